@@ -1,0 +1,56 @@
+#pragma once
+
+// A child process for tests that run the real binaries: started with its own environment, its
+// stderr captured to a file, stopped with a signal and reaped with a deadline. The destructor
+// kills and reaps whatever is still running, so a failing test never leaks a process.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coapgw::test {
+
+/// build/bin/<name> (from COAPGW_BIN_DIR, set by ctest).
+std::string BinaryPath(const std::string& name);
+
+/// A path in the source tree (from COAPGW_SOURCE_DIR, set by ctest).
+std::string SourcePath(const std::string& relative);
+
+class Process {
+ public:
+  /// Starts `argv[0]` with `argv`, the current environment plus `env` (which wins).
+  Process(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+
+  /// Sends `signal` and waits up to `timeout`; returns the exit code (128 + signal when killed by
+  /// one), or nullopt if it did not exit in time.
+  std::optional<int> Stop(int signal, std::chrono::milliseconds timeout);
+  /// Waits for exit without signalling.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  void Kill();  // SIGKILL and reap
+
+  /// Everything the process wrote to stderr so far.
+  std::string Stderr() const;
+  /// Waits until stderr contains `text`; false on timeout or exit.
+  bool WaitForStderr(const std::string& text, std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+  std::string stderr_path_;
+};
+
+/// A free loopback port (bound and released; the usual small race is acceptable in tests).
+uint16_t FreeTcpPort();
+uint16_t FreeUdpPort();
+
+}  // namespace coapgw::test
