@@ -1,0 +1,33 @@
+#include "coapgw/common/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+namespace coapgw {
+namespace {
+
+TEST(MetricsRegistryTest, RendersFamiliesOnceWithLabelledSamples) {
+  MetricsRegistry registry;
+  registry.AddCounter("coapgw_messages_total", "Messages.", "topic=\"a\"").Inc(3);
+  registry.AddGauge("coapgw_devices", "Devices.").Set(7);
+  registry.AddCounter("coapgw_messages_total", "Messages.", "topic=\"b\"").Inc();
+  const std::string text = registry.Render();
+  EXPECT_EQ(text,
+            "# HELP coapgw_messages_total Messages.\n"
+            "# TYPE coapgw_messages_total counter\n"
+            "coapgw_messages_total{topic=\"a\"} 3\n"
+            "coapgw_messages_total{topic=\"b\"} 1\n"
+            "# HELP coapgw_devices Devices.\n"
+            "# TYPE coapgw_devices gauge\n"
+            "coapgw_devices 7\n");
+}
+
+TEST(MetricsRegistryTest, SameNameAndLabelsIsTheSameMetric) {
+  MetricsRegistry registry;
+  Counter& first = registry.AddCounter("c_total", "C.");
+  Counter& second = registry.AddCounter("c_total", "C.");
+  EXPECT_EQ(&first, &second);
+  EXPECT_THROW(registry.AddGauge("c_total", "C."), std::logic_error);
+}
+
+}  // namespace
+}  // namespace coapgw
