@@ -1,0 +1,14 @@
+#pragma once
+
+// A plain HTTP client for tests of the operations endpoint (/healthz, /readyz, /metrics).
+
+#include <cstdint>
+#include <string>
+
+namespace coapgw::test {
+
+/// Sends one `GET path HTTP/1.1` to 127.0.0.1:`port` and reads until the server closes (5 s
+/// receive timeout). Returns the whole response, or "" when the connection failed.
+std::string HttpGet(uint16_t port, const std::string& path);
+
+}  // namespace coapgw::test
