@@ -33,6 +33,8 @@ class SchemaSet : public rapidjson::IRemoteSchemaDocumentProvider {
   SchemaSet(const std::string& shared_file, const std::vector<std::string>& files);
   SchemaSet(const SchemaSet&) = delete;
   SchemaSet& operator=(const SchemaSet&) = delete;
+  SchemaSet(SchemaSet&&) = delete;
+  SchemaSet& operator=(SchemaSet&&) = delete;
   ~SchemaSet() override;
 
   /// True when a schema named `name` ("rd.device.registered.schema.json") was compiled.

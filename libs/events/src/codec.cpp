@@ -263,6 +263,7 @@ Result<ObserverHeartbeat> DecodeObserverHeartbeat(const rapidjson::Value& data) 
 const std::vector<std::string_view>& KnownTopics() {
   static const std::vector<std::string_view> topics = [] {
     std::vector<std::string_view> names;
+    names.reserve(internal::kTopicCodecs.size());
     for (const auto& codec : internal::kTopicCodecs) {
       names.push_back(codec.topic);
     }

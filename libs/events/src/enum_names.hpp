@@ -16,7 +16,7 @@ template <class Enum, std::size_t N>
 class EnumNames {
  public:
   constexpr explicit EnumNames(std::array<std::pair<Enum, std::string_view>, N> entries)
-      : entries_(entries) {}
+      : entries_(std::move(entries)) {}
 
   std::string_view Name(Enum value) const {
     for (const auto& [entry, name] : entries_) {

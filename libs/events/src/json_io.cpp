@@ -138,8 +138,10 @@ bool JsonReader::Read(const rapidjson::Value& json, const std::string& path,
   out.clear();
   for (auto member = json.MemberBegin(); member != json.MemberEnd(); ++member) {
     std::string key(member->name.GetString(), member->name.GetStringLength());
+    std::string field = path;
+    field.append(".").append(key);
     std::string value;
-    if (!Read(member->value, path + "." + key, value)) {
+    if (!Read(member->value, field, value)) {
       return false;
     }
     out.emplace(std::move(key), std::move(value));

@@ -56,7 +56,7 @@ class JsonWriter {
   /// Closes the object and returns the JSON text.
   std::string Finish() {
     writer_.EndObject();
-    return std::string(buffer_.GetString(), buffer_.GetSize());
+    return {buffer_.GetString(), buffer_.GetSize()};
   }
 
  private:

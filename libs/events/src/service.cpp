@@ -25,18 +25,14 @@ bool EqualIgnoringCase(std::string_view a, std::string_view b) {
          });
 }
 
-bool IsSpace(char ch) {
-  return std::isspace(static_cast<unsigned char>(ch)) != 0;
-}
+constexpr std::string_view kWhitespace = " \t\n\r\f\v";
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && IsSpace(text.front())) {
-    text.remove_prefix(1);
+  const std::size_t first = text.find_first_not_of(kWhitespace);
+  if (first == std::string_view::npos) {
+    return {};
   }
-  while (!text.empty() && IsSpace(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
+  return text.substr(first, text.find_last_not_of(kWhitespace) - first + 1);
 }
 
 Error Invalid(std::string_view service, const std::string& why) {
@@ -61,10 +57,9 @@ Result<ServiceRef> ParseService(std::string_view service, bool has_payload) {
   }
   ServiceRef ref;
   std::string_view target = text;
-  const auto space = std::find_if(text.begin(), text.end(), IsSpace);
-  if (space != text.end()) {
-    const std::string_view method_name =
-        text.substr(0, static_cast<std::size_t>(space - text.begin()));
+  const std::size_t space = text.find_first_of(kWhitespace);
+  if (space != std::string_view::npos) {
+    const std::string_view method_name = text.substr(0, space);
     ref.method = ParseMethod(method_name);
     if (ref.method == Method::kUnknown) {
       return Invalid(service, "unknown method '" + std::string(method_name) + "'");
@@ -75,7 +70,7 @@ Result<ServiceRef> ParseService(std::string_view service, bool has_payload) {
   } else {
     ref.method = has_payload ? Method::kPut : Method::kGet;
   }
-  if (std::any_of(target.begin(), target.end(), IsSpace)) {
+  if (target.find_first_of(kWhitespace) != std::string_view::npos) {
     return Invalid(service, "whitespace inside the path");
   }
   const std::size_t question = target.find('?');
