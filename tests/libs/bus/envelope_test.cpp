@@ -1,8 +1,11 @@
 #include "coapgw/bus/envelope.hpp"
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <rapidjson/schema.h>
 
 namespace coapgw::bus {
 namespace {
@@ -109,6 +112,49 @@ TEST(EnvelopeTest, LooksLikeJsonObjectIsACheapGuard) {
   EXPECT_FALSE(LooksLikeJsonObject("[]"));
   EXPECT_FALSE(LooksLikeJsonObject("{"));
   EXPECT_FALSE(LooksLikeJsonObject("\"{}\""));
+}
+
+// proto/envelope.schema.json and the code describe the same envelope.
+class EnvelopeSchemaTest : public testing::Test {
+ protected:
+  static rapidjson::Document LoadSchema() {
+    std::ifstream file(COAPGW_BUS_TEST_SOURCE_DIR "/proto/envelope.schema.json");
+    std::stringstream text;
+    text << file.rdbuf();
+    EXPECT_FALSE(text.str().empty()) << "proto/envelope.schema.json not found";
+    return Parse(text.str());
+  }
+
+  bool Valid(const std::string& json) {
+    rapidjson::SchemaValidator validator(schema_);
+    return Parse(json).Accept(validator);
+  }
+
+  rapidjson::Document schema_document_ = LoadSchema();
+  rapidjson::SchemaDocument schema_{schema_document_};
+};
+
+TEST_F(EnvelopeSchemaTest, AcceptsWhatThePublisherWrites) {
+  EXPECT_TRUE(Valid(Envelope("rd.device.registered", 1, R"({"ep":"node1"})")));
+  EXPECT_TRUE(Valid(Envelope("observer.data", 18446744073709551615ULL)));
+}
+
+TEST_F(EnvelopeSchemaTest, RejectsWhatThePublisherNeverWrites) {
+  const std::string good = Envelope("a.b", 7);
+  const auto with = [&](const std::string& from, const std::string& to) {
+    std::string json = good;
+    json.replace(json.find(from), from.size(), to);
+    return json;
+  };
+  EXPECT_FALSE(Valid(with(R"("type":"a.b")", R"("type":"a..b")")));
+  EXPECT_FALSE(Valid(with(R"("v":1)", R"("v":2)")));
+  EXPECT_FALSE(Valid(with(R"("publisher":"rd-0123abcd")", R"("publisher":"rd")")));
+  EXPECT_FALSE(Valid(with(R"("seq":7)", R"("seq":0)")));
+  EXPECT_FALSE(Valid(with(R"("seq":7)", R"("seq":"7")")));
+  EXPECT_FALSE(Valid(with(R"(12:00:00.123Z)", R"(12:00:00Z)")));
+  EXPECT_FALSE(Valid(with(R"(12:00:00.123Z)", R"(12:00:00.123+01:00)")));
+  EXPECT_FALSE(Valid(with(R"("data":{})", R"("data":[])")));
+  EXPECT_FALSE(Valid(with(R"(,"data":{})", "")));
 }
 
 }  // namespace
