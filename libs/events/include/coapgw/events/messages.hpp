@@ -92,7 +92,7 @@ struct DeviceRegistered {
 struct DeviceUpdated {
   static constexpr std::string_view kTopic = "rd.device.updated";
   Device device;                      // the record after the update
-  std::vector<DeviceChange> changes;  // "changes": never empty when produced
+  std::vector<DeviceChange> changes;  // "changes": empty for a plain refresh
 
   /// True when `changes` lists `change`.
   bool Changed(DeviceChange change) const;
