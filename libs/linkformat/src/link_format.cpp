@@ -194,8 +194,8 @@ class Parser {
   }
 
   // `offset` locates `text` in the payload (npos: unknown, report `fallback_offset`).
-  Status CheckUriReference(std::string_view text, size_t offset, const char* what,
-                           size_t fallback_offset = 0) const {
+  static Status CheckUriReference(std::string_view text, size_t offset, const char* what,
+                                  size_t fallback_offset = 0) {
     detail::UriParts parts;
     detail::ScanError error;
     if (detail::ScanUriReference(text, &parts, &error)) {
@@ -284,7 +284,7 @@ const Attribute* Link::FindAttribute(std::string_view name) const {
 std::optional<std::string_view> Link::Find(std::string_view name) const {
   for (const Attribute& attribute : attributes) {
     if (attribute.value && EqualsIgnoreCase(attribute.name, name)) {
-      return std::string_view(*attribute.value);
+      return *attribute.value;
     }
   }
   return std::nullopt;

@@ -49,7 +49,7 @@ bool ScanChars(std::string_view text, size_t begin, size_t end, const Allowed& a
   while (i < end) {
     const char c = text[i];
     if (Is(c, allowed.classes) ||
-        (!Is(c, kNonAscii) && allowed.extra.find(c) != allowed.extra.npos)) {
+        (!Is(c, kNonAscii) && allowed.extra.find(c) != std::string_view::npos)) {
       ++i;
     } else if (c == '%') {
       if (end - i < 3 || !Is(text[i + 1], kHexDigit) || !Is(text[i + 2], kHexDigit)) {
@@ -90,7 +90,7 @@ bool ScanIpLiteral(std::string_view text, size_t begin, size_t end, UriParts* pa
   }
   // IPv6addrz = IPv6address "%25" ZoneID (RFC 6874)
   size_t address_end = literal.find("%25");
-  if (address_end != literal.npos) {
+  if (address_end != std::string_view::npos) {
     if (address_end + 3 == literal.size()) {
       return Fail(error, begin + address_end, "empty IPv6 zone identifier");
     }
@@ -138,7 +138,7 @@ bool ScanAuthority(std::string_view text, size_t begin, size_t end, UriParts* pa
                    ScanError* error) {
   size_t host_begin = begin;
   const size_t at = text.substr(0, end).find('@', begin);
-  if (at != text.npos) {
+  if (at != std::string_view::npos) {
     if (!ScanChars(text, begin, at, kUserinfoChars, error)) {
       return false;
     }
@@ -149,7 +149,7 @@ bool ScanAuthority(std::string_view text, size_t begin, size_t end, UriParts* pa
   size_t host_end = end;
   if (host_begin < end && text[host_begin] == '[') {
     const size_t close = text.substr(0, end).find(']', host_begin);
-    if (close == text.npos) {
+    if (close == std::string_view::npos) {
       return Fail(error, end, "expected ']' closing the IP literal");
     }
     if (!ScanIpLiteral(text, host_begin + 1, close, parts, error)) {
@@ -162,7 +162,7 @@ bool ScanAuthority(std::string_view text, size_t begin, size_t end, UriParts* pa
     }
   } else {
     const size_t colon = text.substr(0, end).find(':', host_begin);
-    host_end = colon == text.npos ? end : colon;
+    host_end = colon == std::string_view::npos ? end : colon;
     if (!ScanChars(text, host_begin, host_end, kRegNameChars, error)) {
       return false;
     }
@@ -173,7 +173,7 @@ bool ScanAuthority(std::string_view text, size_t begin, size_t end, UriParts* pa
 
 size_t FindAny(std::string_view text, std::string_view chars, size_t from) {
   const size_t found = text.find_first_of(chars, from);
-  return found == text.npos ? text.size() : found;
+  return found == std::string_view::npos ? text.size() : found;
 }
 
 }  // namespace
@@ -209,7 +209,7 @@ bool ScanUriReference(std::string_view text, UriParts* parts, ScanError* error) 
   if (parts->scheme.empty() && !parts->has_authority) {
     // path-noscheme: a colon in the first segment would read as a scheme delimiter.
     const size_t colon = parts->path.substr(0, parts->path.find('/')).find(':');
-    if (colon != text.npos) {
+    if (colon != std::string_view::npos) {
       return Fail(error, pos + colon, "':' in the first segment of a relative path");
     }
   }
@@ -306,18 +306,16 @@ std::string RemoveDotSegments(std::string_view path) {
   std::string out;
   out.reserve(in.size());
   size_t i = 0;
-  const auto rest = [&in, &i]() { return std::string_view(in).substr(i); };
+  const std::string_view whole = in;  // a view of `in`: sees the in-place '/' writes
   const auto pop_last_segment = [&out]() {
     const size_t slash = out.rfind('/');
     out.erase(slash == std::string::npos ? 0 : slash);
   };
   while (i < in.size()) {
-    const std::string_view input = rest();
+    const std::string_view input = whole.substr(i);
     if (input.substr(0, 3) == "../") {  // A
       i += 3;
-    } else if (input.substr(0, 2) == "./") {
-      i += 2;
-    } else if (input.substr(0, 3) == "/./") {  // B
+    } else if (input.substr(0, 2) == "./" || input.substr(0, 3) == "/./") {  // A, B
       i += 2;
     } else if (input == "/.") {
       i += 1;

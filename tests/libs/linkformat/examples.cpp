@@ -20,7 +20,7 @@ Link L(std::string target, std::vector<Attribute> attributes = {}) {
 }
 
 // RFC 6690 §5, the sixth response; RFC 9176 §6.3 registers it for sensor1 and sensor2.
-const char kRfc6690Full[] =
+constexpr char kRfc6690Full[] =
     "</sensors>;ct=40;title=\"Sensor Index\",\n"
     "</sensors/temp>;rt=\"temperature-c\";if=\"sensor\",\n"
     "</sensors/light>;rt=\"light-lux\";if=\"sensor\",\n"
@@ -61,7 +61,7 @@ std::vector<Link> PageLinks(int first) {
 }
 
 // RFC 9176 Appendix A.1, the resource lookup for groups: the RFC prints it with a trailing ','.
-const char kRfc9176GroupLookup[] =
+constexpr char kRfc9176GroupLookup[] =
     "<coap://[ff35:30:2001:db8:f1::8000:1]/light>;\n"
     "     rt=\"tag:example.com,2020:light\";\n"
     "     if=\"tag:example.net,2020:actuator\",\n"
@@ -213,8 +213,8 @@ const std::vector<ParseCase>& ParseCases() {
        "</a>;rt=x;ct=0;rt=y;obs;obs",
        {L("/a", {A("rt", "x"), A("ct", "0"), A("rt", "y"), Flag("obs"), Flag("obs")})}},
       {"BackslashEscapes",
-       "</a>;title=\"say \\\"hi\\\" \\\\ \\ok\"",
-       {L("/a", {A("title", "say \"hi\" \\ ok")})}},
+       R"(</a>;title="say \"hi\" \\ \ok")",
+       {L("/a", {A("title", R"(say "hi" \ ok)")})}},
       {"EscapedControlCharacter",
        "</a>;title=\"line\\\nbreak\"",
        {L("/a", {A("title", "line\nbreak")})}},

@@ -89,7 +89,7 @@ TEST(LinkFormatLimitsTest, PayloadOverMaxBytesIsRejectedBeforeParsing) {
 }
 
 TEST(LinkFormatLimitsTest, DefaultMaxBytesStopsAVeryLongQuotedValue) {
-  const std::string payload = "</a>;title=\"" + std::string(2 * 1024 * 1024, 'x') + "\"";
+  const std::string payload = "</a>;title=\"" + std::string(size_t{2} * 1024 * 1024, 'x') + "\"";
   Result<std::vector<Link>> links = Parse(payload);
   ASSERT_FALSE(links.ok());
   EXPECT_EQ(links.error().code, ErrorCode::kTooLarge);
@@ -155,7 +155,7 @@ TEST(LinkFormatTest, SerializeWritesCompactRfc6690Form) {
   const std::vector<Link> links = {
       {"/sensors", {{"ct", "40"}, {"title", "Sensor Index"}}},
       {"/t", {{"anchor", "/sensors/temp"}, {"rel", "alternate"}, {"obs", std::nullopt}}},
-      {"/q", {{"rt", "a b"}, {"d", ""}, {"x", "say \"hi\" \\"}, {"title", "x"}}},
+      {"/q", {{"rt", "a b"}, {"d", ""}, {"x", R"(say "hi" \)"}, {"title", "x"}}},
   };
   EXPECT_EQ(Serialize(links),
             "</sensors>;ct=40;title=\"Sensor Index\","
@@ -193,7 +193,7 @@ TEST(LinkFormatTest, AttributeNameValidity) {
 // Property: for generated links (any valid names, values drawn from every byte class but NUL,
 // valid targets), Parse(Serialize(x)) == x. Fixed seed and bounded count keep it deterministic.
 TEST(LinkFormatPropertyTest, SerializeThenParseIsIdentityOnGeneratedLinks) {
-  std::mt19937 random(20240601);
+  std::mt19937 random(20240601);  // NOLINT(cert-msc51-cpp): reproducible on purpose
   const auto pick = [&random](size_t n) {
     return std::uniform_int_distribution<size_t>(0, n - 1)(random);
   };

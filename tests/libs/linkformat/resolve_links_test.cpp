@@ -43,17 +43,19 @@ std::vector<Link> SortAttributes(std::vector<Link> links) {
   return links;
 }
 
-const std::string& kSimpleHostWellKnownCore = test::Payload("Rfc9176SimpleHostFull");  // A.2.2
+const std::string& SimpleHostWellKnownCore() {  // RFC 9176 A.2.2
+  return test::Payload("Rfc9176SimpleHostFull");
+}
 
 TEST(ResolveLinksTest, Rfc9176A23LookupResolvesTargetsAndAnchorsAgainstTheBase) {
   const std::vector<Link> expected = ParseOrDie(test::Payload("Rfc9176SimpleHostLookup"));
-  EXPECT_EQ(LookupLinks(Base("coap://[2001:db8:f0::1]"), ParseOrDie(kSimpleHostWellKnownCore)),
+  EXPECT_EQ(LookupLinks(Base("coap://[2001:db8:f0::1]"), ParseOrDie(SimpleHostWellKnownCore())),
             expected);
 }
 
 TEST(ResolveLinksTest, Rfc9176A23ExplicitBaseWithOtherScheme) {
   const std::vector<Link> lookup =
-      LookupLinks(Base("coap+tcp://sh1.example.com"), ParseOrDie(kSimpleHostWellKnownCore));
+      LookupLinks(Base("coap+tcp://sh1.example.com"), ParseOrDie(SimpleHostWellKnownCore()));
   ASSERT_EQ(lookup.size(), 4U);
   EXPECT_EQ(Serialize({lookup[0]}),
             "<coap+tcp://sh1.example.com/sensors/temp>;rt=temperature;ct=0");
@@ -150,7 +152,7 @@ TEST(ResolveLinksTest, LookupLinkKeepsAbsenceOfAnchorAndAllOtherAttributes) {
 }
 
 TEST(ResolveLinksTest, LookupLinkResolvesEveryAnchorOccurrence) {
-  const std::vector<Link> links = ParseOrDie("</a>;anchor=\"/b\";rel=x;anchor=\"c\"");
+  const std::vector<Link> links = ParseOrDie(R"(</a>;anchor="/b";rel=x;anchor="c")");
   Result<Link> lookup = ToLookupLink(Base("coap://h"), links[0]);
   ASSERT_TRUE(lookup.ok()) << lookup.error().message;
   EXPECT_EQ(Serialize({*lookup}), "<coap://h/a>;anchor=\"coap://h/b\";rel=x;anchor=\"coap://h/c\"");
@@ -179,7 +181,7 @@ TEST(ResolveLinksTest, RejectsHandBuiltLinksParseWouldNotReturn) {
 }
 
 TEST(ResolveLinksTest, LimitedLinkFormatAcceptsUrisAndAbsolutePaths) {
-  EXPECT_TRUE(CheckLimitedLinkFormat(ParseOrDie(kSimpleHostWellKnownCore)).ok());
+  EXPECT_TRUE(CheckLimitedLinkFormat(ParseOrDie(SimpleHostWellKnownCore())).ok());
   EXPECT_TRUE(CheckLimitedLinkFormat(ParseOrDie("</>,<urn:x>;anchor=\"coap://h\"")).ok());
   EXPECT_TRUE(CheckLimitedLinkFormat({}).ok());
 }

@@ -64,10 +64,10 @@ struct Link {
 
 /// Bounds on what one Parse call may allocate; exceeding one is kTooLarge.
 struct ParseLimits {
-  size_t max_bytes = 1024 * 1024;       // payload size
-  size_t max_links = 10000;             // links in the payload
-  size_t max_attributes_per_link = 64;  // attributes of one link
-  size_t max_attributes = 100000;       // attributes in the whole payload
+  size_t max_bytes = size_t{1024} * 1024;  // payload size
+  size_t max_links = 10000;                // links in the payload
+  size_t max_attributes_per_link = 64;     // attributes of one link
+  size_t max_attributes = 100000;          // attributes in the whole payload
 };
 
 /// Parses a link-format document. An empty (or all-whitespace) payload is zero links.
