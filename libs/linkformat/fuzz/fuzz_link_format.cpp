@@ -3,28 +3,20 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "coapgw/linkformat/link_format.hpp"
 #include "coapgw/linkformat/resolve_links.hpp"
 #include "coapgw/linkformat/uri.hpp"
+#include "fuzz_check.hpp"
 
 namespace {
 
 using coapgw::ErrorCode;
 using coapgw::Result;
 namespace lf = coapgw::linkformat;
-
-void Check(bool condition, const char* what, std::string_view input) {
-  if (!condition) {
-    std::fprintf(stderr, "invariant broken: %s\ninput (%zu bytes): %.*s\n", what, input.size(),
-                 static_cast<int>(input.size()), input.data());
-    std::abort();
-  }
-}
+using lf::fuzz::Check;
 
 // "... at byte N" with N inside the input (N == size means "at the end").
 bool NamesOffsetWithin(const std::string& message, size_t size) {

@@ -4,25 +4,17 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "coapgw/linkformat/uri.hpp"
+#include "fuzz_check.hpp"
 
 namespace {
 
 using coapgw::Result;
 namespace lf = coapgw::linkformat;
-
-void Check(bool condition, const char* what, std::string_view input) {
-  if (!condition) {
-    std::fprintf(stderr, "invariant broken: %s\ninput (%zu bytes): %.*s\n", what, input.size(),
-                 static_cast<int>(input.size()), input.data());
-    std::abort();
-  }
-}
+using lf::fuzz::Check;
 
 }  // namespace
 
