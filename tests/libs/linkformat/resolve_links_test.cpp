@@ -47,13 +47,13 @@ const std::string& SimpleHostWellKnownCore() {  // RFC 9176 A.2.2
   return test::Payload("Rfc9176SimpleHostFull");
 }
 
-TEST(ResolveLinksTest, Rfc9176A23LookupResolvesTargetsAndAnchorsAgainstTheBase) {
+TEST(LinkFormatResolveLinksTest, Rfc9176A23LookupResolvesTargetsAndAnchorsAgainstTheBase) {
   const std::vector<Link> expected = ParseOrDie(test::Payload("Rfc9176SimpleHostLookup"));
   EXPECT_EQ(LookupLinks(Base("coap://[2001:db8:f0::1]"), ParseOrDie(SimpleHostWellKnownCore())),
             expected);
 }
 
-TEST(ResolveLinksTest, Rfc9176A23ExplicitBaseWithOtherScheme) {
+TEST(LinkFormatResolveLinksTest, Rfc9176A23ExplicitBaseWithOtherScheme) {
   const std::vector<Link> lookup =
       LookupLinks(Base("coap+tcp://sh1.example.com"), ParseOrDie(SimpleHostWellKnownCore()));
   ASSERT_EQ(lookup.size(), 4U);
@@ -62,7 +62,7 @@ TEST(ResolveLinksTest, Rfc9176A23ExplicitBaseWithOtherScheme) {
   EXPECT_EQ(lookup[2].Find("anchor"), "coap+tcp://sh1.example.com/sensors/temp");
 }
 
-TEST(ResolveLinksTest, Rfc9176Section63LookupOfRfc6690PayloadForTwoEndpoints) {
+TEST(LinkFormatResolveLinksTest, Rfc9176Section63LookupOfRfc6690PayloadForTwoEndpoints) {
   const std::vector<Link> registered =
       ParseOrDie(test::Payload("Rfc6690AnchorsAndNewlineBeforeSemicolon"));
   std::vector<Link> lookup = LookupLinks(Base("coap://sensor1.example.com"), registered);
@@ -72,7 +72,7 @@ TEST(ResolveLinksTest, Rfc9176Section63LookupOfRfc6690PayloadForTwoEndpoints) {
   EXPECT_EQ(SortAttributes(lookup), SortAttributes(expected));
 }
 
-TEST(ResolveLinksTest, Rfc9176Section531BaseChangeMovesRelativeLinksOnly) {
+TEST(LinkFormatResolveLinksTest, Rfc9176Section531BaseChangeMovesRelativeLinksOnly) {
   const std::vector<Link> registered = ParseOrDie(test::Payload("Rfc9176Registration"));
   EXPECT_EQ(LookupLinks(Base("coap://local-proxy-old.example.com"), registered),
             ParseOrDie("<coap://local-proxy-old.example.com/sensors/temp>;\n"
@@ -93,9 +93,9 @@ struct ResolveLinkCase {
   bool anchor_given;
 };
 
-class ResolveLinkTest : public ::testing::TestWithParam<ResolveLinkCase> {};
+class LinkFormatResolveLinkTest : public ::testing::TestWithParam<ResolveLinkCase> {};
 
-TEST_P(ResolveLinkTest, GivesAbsoluteTargetAndContext) {
+TEST_P(LinkFormatResolveLinkTest, GivesAbsoluteTargetAndContext) {
   const ResolveLinkCase& example = GetParam();
   const std::vector<Link> links = ParseOrDie(example.link);
   ASSERT_EQ(links.size(), 1U);
@@ -107,7 +107,7 @@ TEST_P(ResolveLinkTest, GivesAbsoluteTargetAndContext) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Rfc9176, ResolveLinkTest,
+    Rfc9176, LinkFormatResolveLinkTest,
     ::testing::Values(
         // A.2.1.2: the context of a link without anchor is the Origin of its target.
         ResolveLinkCase{"DefaultAnchorIsOriginOfRelativeTarget", "coap://[2001:db8:f0::1]",
@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(
                         "coaps://[::1]:5684/a", "coaps://[::1]:5684/b", true}),
     [](const auto& param_info) { return param_info.param.name; });
 
-TEST(ResolveLinksTest, LookupLinkKeepsAbsenceOfAnchorAndAllOtherAttributes) {
+TEST(LinkFormatResolveLinksTest, LookupLinkKeepsAbsenceOfAnchorAndAllOtherAttributes) {
   const std::vector<Link> links = ParseOrDie("<x>;rt=\"a b\";obs;ct=0;rt=c");
   Result<Link> lookup = ToLookupLink(Base("coap://h"), links[0]);
   ASSERT_TRUE(lookup.ok()) << lookup.error().message;
@@ -151,14 +151,14 @@ TEST(ResolveLinksTest, LookupLinkKeepsAbsenceOfAnchorAndAllOtherAttributes) {
   EXPECT_FALSE(lookup->Has("anchor"));
 }
 
-TEST(ResolveLinksTest, LookupLinkResolvesEveryAnchorOccurrence) {
+TEST(LinkFormatResolveLinksTest, LookupLinkResolvesEveryAnchorOccurrence) {
   const std::vector<Link> links = ParseOrDie(R"(</a>;anchor="/b";rel=x;anchor="c")");
   Result<Link> lookup = ToLookupLink(Base("coap://h"), links[0]);
   ASSERT_TRUE(lookup.ok()) << lookup.error().message;
   EXPECT_EQ(Serialize({*lookup}), "<coap://h/a>;anchor=\"coap://h/b\";rel=x;anchor=\"coap://h/c\"");
 }
 
-TEST(ResolveLinksTest, RejectsARelativeBase) {
+TEST(LinkFormatResolveLinksTest, RejectsARelativeBase) {
   const Link link{"/a", {}};
   Result<ResolvedLink> resolved = ResolveLink(ParseUriReference("/rd").value(), link);
   ASSERT_FALSE(resolved.ok());
@@ -167,7 +167,7 @@ TEST(ResolveLinksTest, RejectsARelativeBase) {
   EXPECT_FALSE(ToLookupLink(ParseUriReference("/rd").value(), link).ok());
 }
 
-TEST(ResolveLinksTest, RejectsHandBuiltLinksParseWouldNotReturn) {
+TEST(LinkFormatResolveLinksTest, RejectsHandBuiltLinksParseWouldNotReturn) {
   const Uri base = Base("coap://h");
   Result<ResolvedLink> bad_target = ResolveLink(base, Link{"/a b", {}});
   ASSERT_FALSE(bad_target.ok());
@@ -180,13 +180,13 @@ TEST(ResolveLinksTest, RejectsHandBuiltLinksParseWouldNotReturn) {
   EXPECT_EQ(bad_anchor.error().message, "anchor '%': URI: malformed percent-encoding at byte 0");
 }
 
-TEST(ResolveLinksTest, LimitedLinkFormatAcceptsUrisAndAbsolutePaths) {
+TEST(LinkFormatResolveLinksTest, LimitedLinkFormatAcceptsUrisAndAbsolutePaths) {
   EXPECT_TRUE(CheckLimitedLinkFormat(ParseOrDie(SimpleHostWellKnownCore())).ok());
   EXPECT_TRUE(CheckLimitedLinkFormat(ParseOrDie("</>,<urn:x>;anchor=\"coap://h\"")).ok());
   EXPECT_TRUE(CheckLimitedLinkFormat({}).ok());
 }
 
-TEST(ResolveLinksTest, LimitedLinkFormatRejectsOtherRelativeReferences) {
+TEST(LinkFormatResolveLinksTest, LimitedLinkFormatRejectsOtherRelativeReferences) {
   struct Case {
     const char* payload;
     const char* message;

@@ -7,16 +7,16 @@
 namespace coapgw::linkformat {
 namespace {
 
-class Rfc3986ResolutionTest : public ::testing::TestWithParam<test::ResolutionCase> {};
+class LinkFormatRfc3986Test : public ::testing::TestWithParam<test::ResolutionCase> {};
 
-TEST_P(Rfc3986ResolutionTest, ResolvesAgainstTheSection54Base) {
+TEST_P(LinkFormatRfc3986Test, ResolvesAgainstTheSection54Base) {
   const test::ResolutionCase& example = GetParam();
   Result<std::string> resolved = Resolve(test::kRfc3986Base, example.reference);
   ASSERT_TRUE(resolved.ok()) << resolved.error().message;
   EXPECT_EQ(*resolved, example.expected) << "reference '" << example.reference << "'";
 }
 
-INSTANTIATE_TEST_SUITE_P(Rfc3986Section54, Rfc3986ResolutionTest,
+INSTANTIATE_TEST_SUITE_P(Rfc3986Section54, LinkFormatRfc3986Test,
                          ::testing::ValuesIn(test::ResolutionCases()),
                          [](const auto& param_info) { return param_info.param.name; });
 
@@ -27,9 +27,9 @@ struct CoapResolutionCase {
   std::string expected;
 };
 
-class CoapResolutionTest : public ::testing::TestWithParam<CoapResolutionCase> {};
+class LinkFormatUriResolutionTest : public ::testing::TestWithParam<CoapResolutionCase> {};
 
-TEST_P(CoapResolutionTest, Resolves) {
+TEST_P(LinkFormatUriResolutionTest, Resolves) {
   const CoapResolutionCase& example = GetParam();
   Result<std::string> resolved = Resolve(example.base, example.reference);
   ASSERT_TRUE(resolved.ok()) << resolved.error().message;
@@ -37,7 +37,7 @@ TEST_P(CoapResolutionTest, Resolves) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    CoapBases, CoapResolutionTest,
+    CoapBases, LinkFormatUriResolutionTest,
     ::testing::Values(
         CoapResolutionCase{"Ipv6AbsolutePath", "coap://[2001:db8::1]:61616", "/sensors/temp",
                            "coap://[2001:db8::1]:61616/sensors/temp"},
@@ -63,7 +63,7 @@ INSTANTIATE_TEST_SUITE_P(
                            "coap:/.//g"}),
     [](const auto& param_info) { return param_info.param.name; });
 
-TEST(UriTest, ParsesAllComponentsOfACoapUri) {
+TEST(LinkFormatUriTest, ParsesAllComponentsOfACoapUri) {
   Result<Uri> uri = ParseUriReference("coap://user:pw@[2001:db8::1]:5683/a/b?c=d&e#frag");
   ASSERT_TRUE(uri.ok()) << uri.error().message;
   EXPECT_EQ(uri->scheme, "coap");
@@ -79,7 +79,7 @@ TEST(UriTest, ParsesAllComponentsOfACoapUri) {
   EXPECT_EQ(uri->ToString(), "coap://user:pw@[2001:db8::1]:5683/a/b?c=d&e#frag");
 }
 
-TEST(UriTest, TellsUndefinedFromEmptyComponents) {
+TEST(LinkFormatUriTest, TellsUndefinedFromEmptyComponents) {
   Result<Uri> empty = ParseUriReference("coap://h:?#");
   ASSERT_TRUE(empty.ok()) << empty.error().message;
   EXPECT_EQ(empty->authority, "h:");
@@ -97,7 +97,7 @@ TEST(UriTest, TellsUndefinedFromEmptyComponents) {
   EXPECT_EQ(none->Origin(), "");
 }
 
-TEST(UriTest, EffectivePortFallsBackToTheSchemeDefault) {
+TEST(LinkFormatUriTest, EffectivePortFallsBackToTheSchemeDefault) {
   const auto port = [](const char* text) { return ParseUri(text).value().EffectivePort(); };
   EXPECT_EQ(port("coap://h"), 5683);
   EXPECT_EQ(port("COAPS://h"), 5684);
@@ -111,7 +111,7 @@ TEST(UriTest, EffectivePortFallsBackToTheSchemeDefault) {
   EXPECT_EQ(port("urn:x"), std::nullopt);
 }
 
-TEST(UriTest, ParsesZoneIdentifiersAndIpvFuture) {
+TEST(LinkFormatUriTest, ParsesZoneIdentifiersAndIpvFuture) {
   Result<Uri> zoned = ParseUri("coap://[fe80::1%25eth0]/x");
   ASSERT_TRUE(zoned.ok()) << zoned.error().message;
   EXPECT_EQ(zoned->host, "fe80::1");
@@ -124,7 +124,7 @@ TEST(UriTest, ParsesZoneIdentifiersAndIpvFuture) {
   EXPECT_EQ(ipv4->host, "::ffff:192.0.2.1");
 }
 
-TEST(UriTest, KeepsRelativeReferencesApart) {
+TEST(LinkFormatUriTest, KeepsRelativeReferencesApart) {
   Result<Uri> network_path = ParseUriReference("//g/x");
   ASSERT_TRUE(network_path.ok()) << network_path.error().message;
   EXPECT_FALSE(network_path->IsAbsolute());
@@ -144,9 +144,9 @@ struct BadUriCase {
   std::string message;
 };
 
-class BadUriTest : public ::testing::TestWithParam<BadUriCase> {};
+class LinkFormatBadUriTest : public ::testing::TestWithParam<BadUriCase> {};
 
-TEST_P(BadUriTest, FailsNamingTheOffset) {
+TEST_P(LinkFormatBadUriTest, FailsNamingTheOffset) {
   Result<Uri> uri = ParseUriReference(GetParam().text);
   ASSERT_FALSE(uri.ok()) << uri->ToString();
   EXPECT_EQ(uri.error().code, ErrorCode::kInvalidArgument);
@@ -154,7 +154,7 @@ TEST_P(BadUriTest, FailsNamingTheOffset) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Malformed, BadUriTest,
+    Malformed, LinkFormatBadUriTest,
     ::testing::Values(
         BadUriCase{"Space", "/a b", "URI: invalid character ' ' at byte 2"},
         BadUriCase{"LonePercent", "/a%", "URI: malformed percent-encoding at byte 2"},
@@ -182,7 +182,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadUriCase{"Utf8CrossingIntoQuery", "/a\xC3?\xA9", "URI: invalid UTF-8 at byte 2"}),
     [](const auto& param_info) { return param_info.param.name; });
 
-TEST(UriTest, ResolveRequiresAnAbsoluteBase) {
+TEST(LinkFormatUriTest, ResolveRequiresAnAbsoluteBase) {
   Result<std::string> resolved = Resolve("/a", "b");
   ASSERT_FALSE(resolved.ok());
   EXPECT_EQ(resolved.error().message, "base URI: no scheme in '/a'");
@@ -191,7 +191,7 @@ TEST(UriTest, ResolveRequiresAnAbsoluteBase) {
   EXPECT_EQ(bad_reference.error().message, "reference URI: invalid character ' ' at byte 1");
 }
 
-TEST(UriTest, RemoveDotSegmentsFollowsSection524) {
+TEST(LinkFormatUriTest, RemoveDotSegmentsFollowsSection524) {
   EXPECT_EQ(RemoveDotSegments("/a/b/c/./../../g"), "/a/g");
   EXPECT_EQ(RemoveDotSegments("mid/content=5/../6"), "mid/6");
   EXPECT_EQ(RemoveDotSegments("/."), "/");
@@ -202,7 +202,7 @@ TEST(UriTest, RemoveDotSegmentsFollowsSection524) {
   EXPECT_EQ(RemoveDotSegments("/a//b/../c"), "/a//c");
 }
 
-TEST(UriTest, ToStringKeepsComponentsReadableBack) {
+TEST(LinkFormatUriTest, ToStringKeepsComponentsReadableBack) {
   Uri double_slash;
   double_slash.scheme = "s";
   double_slash.path = "//g";
