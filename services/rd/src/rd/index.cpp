@@ -1,0 +1,632 @@
+#include "rd/index.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <iterator>
+#include <stdexcept>
+#include <tuple>
+
+#include "coapgw/linkformat/link_format.hpp"
+#include "coapgw/linkformat/resolve_links.hpp"
+#include "coapgw/linkformat/uri.hpp"
+
+namespace coapgw::rd {
+
+namespace {
+
+constexpr std::string_view kRegistrationPath = "/rd/";
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+uint64_t Hash(std::string_view text) {
+  return std::hash<std::string_view>{}(text);
+}
+
+// The Origin used to file a URI: "scheme://host[:port]", or "" when it has none or does not
+// parse. Put and the candidate search both go through here, so equal strings file alike.
+std::string OriginOf(std::string_view uri) {
+  Result<linkformat::Uri> parsed = linkformat::ParseUriReference(uri);
+  return parsed.ok() ? parsed->Origin() : std::string();
+}
+
+// Parses an unsigned decimal number spanning all of `text`.
+std::optional<uint64_t> ParseNumber(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool IsIpv4LinkLocal(std::string_view host) {
+  if (!StartsWith(host, "169.254.")) {
+    return false;
+  }
+  return std::all_of(host.begin(), host.end(),
+                     [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+}
+
+// fe80::/10, or an IPv4-mapped 169.254.0.0/16; `host` is the literal without brackets or zone.
+bool IsLinkLocal(const linkformat::Uri& base) {
+  if (!base.host_is_ip_literal) {
+    return IsIpv4LinkLocal(base.host);
+  }
+  const std::string_view host = base.host;
+  constexpr std::string_view kMapped = "::ffff:";
+  if (host.size() > kMapped.size() && EqualsIgnoreCase(host.substr(0, kMapped.size()), kMapped)) {
+    return IsIpv4LinkLocal(host.substr(kMapped.size()));
+  }
+  const std::string_view first = host.substr(0, host.find(':'));
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(first.data(), first.data() + first.size(), value, 16);
+  return first.size() == 4 && ec == std::errc() && end == first.data() + first.size() &&
+         (value & 0xffc0U) == 0xfe80U;
+}
+
+// Multimap helpers: each (key, value) pair is filed at most once.
+template <class MultiMap, class Key>
+void FileOnce(MultiMap& map, const Key& key, int64_t value) {
+  auto [begin, end] = map.equal_range(key);
+  if (std::none_of(begin, end, [value](const auto& item) { return item.second == value; })) {
+    map.emplace(key, value);
+  }
+}
+
+template <class MultiMap, class Key>
+void Unfile(MultiMap& map, const Key& key, int64_t value) {
+  auto [begin, end] = map.equal_range(key);
+  auto it = std::find_if(begin, end, [value](const auto& item) { return item.second == value; });
+  if (it != end) {
+    map.erase(it);
+  }
+}
+
+void CheckKey(int64_t key, const char* what) {
+  if (key < 0 || key > Index::kMaxKey) {
+    throw std::out_of_range(std::string("rd::Index: ") + what + " key " + std::to_string(key) +
+                            " outside 0..2^62-1");
+  }
+}
+
+}  // namespace
+
+std::optional<std::string_view> IndexedRegistration::Anchor(size_t i) const {
+  if (spans_[i].anchor_begin == kNoAnchor) {
+    return std::nullopt;
+  }
+  return View(spans_[i].anchor_begin, spans_[i].anchor_end);
+}
+
+// One indexed (name, value) of a registration; views point into the registration.
+struct Index::Token {
+  std::string name;  // lower-case
+  std::string_view value;
+  bool present_only = false;  // no value to index: filed under NameIndex::present
+
+  bool operator<(const Token& other) const {
+    return std::tie(name, present_only, value) <
+           std::tie(other.name, other.present_only, other.value);
+  }
+  bool operator==(const Token& other) const {
+    return name == other.name && present_only == other.present_only && value == other.value;
+  }
+};
+
+Index::Index() = default;
+Index::~Index() = default;
+// Moving keeps the map nodes, so the views in names_ and device_ids_ stay valid.
+Index::Index(Index&&) noexcept = default;
+Index& Index::operator=(Index&&) noexcept = default;
+
+std::vector<Index::Token> Index::TokensOf(const Registration& registration) {
+  std::vector<Token> tokens;
+  auto add = [&tokens](std::string_view name, const std::optional<std::string>& value) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+    if (lower == "href" || lower == "anchor") {
+      return;  // Matched against the resolved target/anchor and the location, filed by hash.
+    }
+    if (!value) {
+      tokens.push_back(Token{std::move(lower), {}, true});
+      return;
+    }
+    if (!linkformat::IsRelationTypes(lower)) {
+      tokens.push_back(Token{std::move(lower), *value, false});
+      return;
+    }
+    const std::string_view text = *value;
+    bool any = false;
+    for (size_t i = 0; i < text.size();) {
+      while (i < text.size() && IsSpace(text[i])) {
+        ++i;
+      }
+      const size_t start = i;
+      while (i < text.size() && !IsSpace(text[i])) {
+        ++i;
+      }
+      if (i > start) {
+        tokens.push_back(Token{lower, text.substr(start, i - start), false});
+        any = true;
+      }
+    }
+    if (!any) {
+      tokens.push_back(Token{std::move(lower), {}, true});
+    }
+  };
+  if (!registration.sector.empty()) {
+    tokens.push_back(Token{"d", registration.sector, false});
+  }
+  if (!registration.et.empty()) {
+    tokens.push_back(Token{"et", registration.et, false});
+  }
+  for (const auto& attribute : registration.extra) {
+    add(attribute.name, attribute.value);
+  }
+  for (const auto& link : registration.links) {
+    for (const auto& attribute : link.attributes) {
+      add(attribute.name, attribute.value);
+    }
+  }
+  std::sort(tokens.begin(), tokens.end());
+  tokens.erase(std::unique(tokens.begin(), tokens.end()), tokens.end());
+  return tokens;
+}
+
+void Index::AddTokens(const std::vector<Token>& tokens, int64_t key) {
+  for (const Token& token : tokens) {
+    auto name = attributes_.find(token.name);
+    if (name == attributes_.end()) {
+      name = attributes_.emplace(token.name, NameIndex{}).first;
+    }
+    if (token.present_only) {
+      name->second.present.Insert(key);
+      continue;
+    }
+    auto value = name->second.values.find(token.value);
+    if (value == name->second.values.end()) {
+      value = name->second.values.emplace(std::string(token.value), detail::Posting{}).first;
+    }
+    value->second.Insert(key);
+  }
+}
+
+void Index::EraseTokens(const std::vector<Token>& tokens, int64_t key) {
+  for (const Token& token : tokens) {
+    auto name = attributes_.find(token.name);
+    if (name == attributes_.end()) {
+      continue;
+    }
+    NameIndex& values = name->second;
+    if (token.present_only) {
+      values.present.Erase(key);
+    } else if (auto value = values.values.find(token.value); value != values.values.end()) {
+      value->second.Erase(key);
+      if (value->second.empty()) {
+        values.values.erase(value);
+      }
+    }
+    if (values.values.empty() && values.present.empty()) {
+      attributes_.erase(name);
+    }
+  }
+}
+
+void Index::Resolve(IndexedRegistration& entry) {
+  const Registration& registration = entry.registration_;
+  entry.text_.clear();
+  entry.spans_.clear();
+  entry.spans_.reserve(registration.links.size());
+  entry.resolved_ = true;
+  entry.link_local_ = false;
+
+  Result<linkformat::Uri> base = linkformat::ParseUri(registration.base);
+  const std::string base_origin = base.ok() ? base->Origin() : std::string();
+  entry.origin_hash_ = Hash(base_origin);
+  if (base.ok()) {
+    entry.link_local_ = IsLinkLocal(*base);
+  } else {
+    entry.resolved_ = false;
+  }
+
+  using Span = IndexedRegistration::Span;
+  // Points [*begin, *end) at `value`: inside the link's own text when it occurs there verbatim
+  // (the usual case), else appended after it.
+  auto locate = [&entry](std::string_view value, uint32_t link_begin, uint32_t* begin,
+                         uint32_t* end) {
+    size_t at = entry.text_.find(value, link_begin);
+    if (at == std::string::npos) {
+      at = entry.text_.size();
+      entry.text_.append(value);
+    }
+    *begin = static_cast<uint32_t>(at);
+    *end = static_cast<uint32_t>(at + value.size());
+  };
+
+  for (const linkformat::Link& link : registration.links) {
+    std::optional<linkformat::Link> lookup_link;
+    if (base.ok()) {
+      if (Result<linkformat::Link> resolved = linkformat::ToLookupLink(*base, link);
+          resolved.ok()) {
+        lookup_link = std::move(*resolved);
+      } else {
+        entry.resolved_ = false;
+      }
+    }
+    const linkformat::Link& shown = lookup_link ? *lookup_link : link;
+    Span span;
+    span.text_begin = static_cast<uint32_t>(entry.text_.size());
+    linkformat::AppendLink(shown, &entry.text_);
+    span.text_end = static_cast<uint32_t>(entry.text_.size());
+    locate(shown.target, span.text_begin, &span.target_begin, &span.target_end);
+    if (OriginOf(shown.target) != base_origin) {
+      span.flags |= IndexedRegistration::kTargetElsewhere;
+    }
+    if (const linkformat::Attribute* anchor = shown.FindAttribute("anchor")) {
+      const std::string_view value = anchor->value ? std::string_view(*anchor->value) : "";
+      locate(value, span.text_begin, &span.anchor_begin, &span.anchor_end);
+      if (OriginOf(value) != base_origin) {
+        span.flags |= IndexedRegistration::kAnchorElsewhere;
+      }
+    }
+    entry.spans_.push_back(span);
+  }
+  entry.text_.shrink_to_fit();
+}
+
+template <class Op>
+void Index::ForEachElsewhere(const IndexedRegistration& entry, Op&& op) {
+  for (size_t i = 0; i < entry.spans_.size(); ++i) {
+    const uint8_t flags = entry.spans_[i].flags;
+    if ((flags & IndexedRegistration::kTargetElsewhere) != 0) {
+      op(other_targets_, Hash(entry.Target(i)));
+    }
+    if ((flags & IndexedRegistration::kAnchorElsewhere) != 0) {
+      op(other_anchors_, Hash(*entry.Anchor(i)));
+    }
+  }
+}
+
+void Index::FileHashes(const IndexedRegistration& entry) {
+  const int64_t key = entry.key();
+  origins_.emplace(entry.origin_hash_, key);
+  ForEachElsewhere(entry, [key](HashPostings& map, uint64_t hash) { FileOnce(map, hash, key); });
+}
+
+void Index::UnfileHashes(const IndexedRegistration& entry) {
+  const int64_t key = entry.key();
+  Unfile(origins_, entry.origin_hash_, key);
+  ForEachElsewhere(entry, [key](HashPostings& map, uint64_t hash) { Unfile(map, hash, key); });
+}
+
+void Index::FileNames(const IndexedRegistration& entry) {
+  const Registration& registration = entry.registration_;
+  names_[NameKey(registration.ep, registration.sector)] = registration.key;
+  if (!registration.device_id.empty()) {
+    device_ids_[registration.device_id] = registration.key;
+  }
+}
+
+void Index::UnfileNames(const IndexedRegistration& entry) {
+  const Registration& registration = entry.registration_;
+  if (auto it = names_.find(NameKey(registration.ep, registration.sector));
+      it != names_.end() && it->second == registration.key) {
+    names_.erase(it);
+  }
+  if (auto it = device_ids_.find(registration.device_id);
+      it != device_ids_.end() && it->second == registration.key) {
+    device_ids_.erase(it);
+  }
+}
+
+void Index::Put(Registration registration) {
+  CheckKey(registration.key, "registration");
+  if (const Registration* other = FindByName(registration.sector, registration.ep);
+      other != nullptr && other->key != registration.key) {
+    Remove(other->key);
+  }
+  const int64_t key = registration.key;
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    IndexedRegistration& entry = entries_[key];
+    entry.registration_ = std::move(registration);
+    AddTokens(TokensOf(entry.registration_), key);
+    Resolve(entry);
+    FileHashes(entry);
+    FileNames(entry);
+    return;
+  }
+  IndexedRegistration& entry = it->second;
+  // Only the difference reaches the posting lists: a refresh leaves them alone.
+  const std::vector<Token> before = TokensOf(entry.registration_);
+  const std::vector<Token> after = TokensOf(registration);
+  std::vector<Token> changed;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(changed));
+  EraseTokens(changed, key);
+  changed.clear();
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(changed));
+  AddTokens(changed, key);
+
+  const bool relink = entry.registration_.base != registration.base ||
+                      entry.registration_.links != registration.links;
+  if (relink) {
+    UnfileHashes(entry);
+  }
+  UnfileNames(entry);  // its views point into the strings about to be replaced
+  entry.registration_ = std::move(registration);
+  if (relink) {
+    Resolve(entry);
+    FileHashes(entry);
+  }
+  FileNames(entry);
+}
+
+bool Index::Remove(int64_t key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    return false;
+  }
+  EraseTokens(TokensOf(it->second.registration_), key);
+  UnfileHashes(it->second);
+  UnfileNames(it->second);
+  entries_.erase(it);
+  return true;
+}
+
+const IndexedRegistration* Index::FindIndexed(int64_t key) const {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+const Registration* Index::Find(int64_t key) const {
+  const IndexedRegistration* entry = FindIndexed(key);
+  return entry == nullptr ? nullptr : &entry->registration();
+}
+
+const Registration* Index::FindByName(std::string_view sector, std::string_view ep) const {
+  auto it = names_.find(NameKey(ep, sector));
+  return it == names_.end() ? nullptr : Find(it->second);
+}
+
+const Registration* Index::FindByDeviceId(std::string_view device_id) const {
+  auto it = device_ids_.find(device_id);
+  return it == device_ids_.end() ? nullptr : Find(it->second);
+}
+
+void Index::EraseMemberships(const Group& group) {
+  for (const int64_t member : group.member_keys) {
+    Unfile(memberships_, member, group.key);
+  }
+}
+
+void Index::PutGroup(Group group) {
+  CheckKey(group.key, "group");
+  if (const Group* other = FindGroupByName(group.sector, group.name);
+      other != nullptr && other->key != group.key) {
+    RemoveGroup(other->key);
+  }
+  auto it = groups_.find(group.key);
+  if (it != groups_.end()) {
+    EraseMemberships(it->second);
+    group_names_.erase({it->second.name, it->second.sector});
+  }
+  Group& stored = groups_[group.key];
+  stored = std::move(group);
+  group_names_[{stored.name, stored.sector}] = stored.key;
+  for (const int64_t member : stored.member_keys) {
+    FileOnce(memberships_, member, stored.key);
+  }
+}
+
+bool Index::RemoveGroup(int64_t key) {
+  auto it = groups_.find(key);
+  if (it == groups_.end()) {
+    return false;
+  }
+  EraseMemberships(it->second);
+  group_names_.erase({it->second.name, it->second.sector});
+  groups_.erase(it);
+  return true;
+}
+
+const Group* Index::FindGroup(int64_t key) const {
+  auto it = groups_.find(key);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+const Group* Index::FindGroupByName(std::string_view sector, std::string_view name) const {
+  auto it = group_names_.find({std::string(name), std::string(sector)});
+  return it == group_names_.end() ? nullptr : FindGroup(it->second);
+}
+
+std::vector<const Group*> Index::GroupsOf(int64_t registration_key) const {
+  std::vector<const Group*> groups;
+  auto [begin, end] = memberships_.equal_range(registration_key);
+  for (auto it = begin; it != end; ++it) {
+    groups.push_back(&groups_.at(it->second));
+  }
+  std::sort(groups.begin(), groups.end(),
+            [](const Group* a, const Group* b) { return a->key < b->key; });
+  return groups;
+}
+
+bool Index::InGroupMatching(int64_t key, const Criterion& gp) const {
+  auto [begin, end] = memberships_.equal_range(key);
+  return std::any_of(begin, end, [this, &gp](const auto& item) {
+    return gp.Matches(groups_.at(item.second).name);
+  });
+}
+
+template <class Visit>
+void Index::VisitPostings(const Criterion& criterion, Visit&& visit) const {
+  if (criterion.name == "href" || criterion.name == "anchor") {
+    return;
+  }
+  auto name = attributes_.find(criterion.name);
+  if (name == attributes_.end()) {
+    return;
+  }
+  const auto& values = name->second.values;
+  switch (criterion.kind) {
+    case MatchKind::kExact:
+      if (auto it = values.find(criterion.value); it != values.end()) {
+        visit(it->second);
+      }
+      return;
+    case MatchKind::kPrefix:
+      for (auto it = values.lower_bound(criterion.value);
+           it != values.end() && StartsWith(it->first, criterion.value); ++it) {
+        if (!visit(it->second)) {
+          return;
+        }
+      }
+      return;
+    case MatchKind::kAny:
+      if (!visit(name->second.present)) {
+        return;
+      }
+      for (const auto& [value, posting] : values) {
+        if (!visit(posting)) {
+          return;
+        }
+      }
+      return;
+  }
+}
+
+template <class Visit>
+bool Index::VisitSpecial(const Criterion& criterion, Visit&& visit) const {
+  const std::string& name = criterion.name;
+  const bool exact = criterion.kind == MatchKind::kExact;
+  auto visit_hashed = [&visit](const HashPostings& map, uint64_t hash) {
+    auto [begin, end] = map.equal_range(hash);
+    for (auto it = begin; it != end; ++it) {
+      if (!visit(it->second)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (name == "ep") {
+    if (criterion.kind == MatchKind::kAny) {
+      return false;
+    }
+    for (auto it = names_.lower_bound(NameKey(criterion.value, std::string_view()));
+         it != names_.end() && (exact ? it->first.first == criterion.value
+                                      : StartsWith(it->first.first, criterion.value));
+         ++it) {
+      if (!visit(it->second)) {
+        break;
+      }
+    }
+    return true;
+  }
+  if (name == "gp") {
+    for (const auto& [group_name, group_key] : group_names_) {
+      if (!criterion.Matches(group_name.first)) {
+        continue;
+      }
+      for (const int64_t member : groups_.at(group_key).member_keys) {
+        if (entries_.count(member) != 0 && !visit(member)) {
+          return true;
+        }
+      }
+    }
+    return true;
+  }
+  if (name != "base" && name != "href" && name != "anchor") {
+    return true;
+  }
+  if (!exact) {
+    return false;  // Prefix searches on URIs scan (hashes cannot answer them).
+  }
+  if (name == "href") {
+    if (std::optional<std::string> path = criterion.LocationForm();
+        path && StartsWith(*path, kRegistrationPath)) {
+      std::optional<uint64_t> key = ParseNumber(std::string_view(*path).substr(4));
+      if (key && *key <= static_cast<uint64_t>(kMaxKey) &&
+          entries_.count(static_cast<int64_t>(*key)) != 0 && !visit(static_cast<int64_t>(*key))) {
+        return true;
+      }
+    }
+  }
+  if (!visit_hashed(origins_, Hash(OriginOf(criterion.value)))) {
+    return true;
+  }
+  if (name == "href") {
+    visit_hashed(other_targets_, Hash(criterion.value));
+  } else if (name == "anchor") {
+    visit_hashed(other_anchors_, Hash(criterion.value));
+  }
+  return true;
+}
+
+size_t Index::EstimateCandidates(const Criterion& criterion, size_t limit) const {
+  size_t count = 0;
+  VisitPostings(criterion, [&count, limit](const detail::Posting& posting) {
+    count += posting.size();
+    return count <= limit;
+  });
+  if (count > limit) {
+    return count;
+  }
+  const bool indexed = VisitSpecial(criterion, [&count, limit](int64_t) {
+    ++count;
+    return count <= limit;
+  });
+  return indexed ? count : entries_.size();
+}
+
+std::optional<std::vector<int64_t>> Index::Candidates(const Criterion& criterion) const {
+  std::vector<int64_t> keys;
+  size_t sources = 0;
+  VisitPostings(criterion, [&keys, &sources](const detail::Posting& posting) {
+    if (!posting.empty()) {
+      ++sources;
+      posting.AppendTo(&keys);
+    }
+    return true;
+  });
+  const size_t from_postings = keys.size();
+  if (!VisitSpecial(criterion, [&keys](int64_t key) {
+        keys.push_back(key);
+        return true;
+      })) {
+    return std::nullopt;
+  }
+  if (sources > 1 || keys.size() != from_postings) {
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  }
+  return keys;
+}
+
+size_t Index::PostingHeapBytes() const {
+  size_t bytes = 0;
+  for (const auto& [name, values] : attributes_) {
+    bytes += values.present.HeapBytes();
+    for (const auto& [value, posting] : values.values) {
+      bytes += posting.HeapBytes();
+    }
+  }
+  return bytes;
+}
+
+}  // namespace coapgw::rd

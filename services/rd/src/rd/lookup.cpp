@@ -1,0 +1,393 @@
+#include "rd/lookup.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace coapgw::rd {
+
+namespace {
+
+constexpr std::string_view kRegistrationPath = "/rd/";
+constexpr std::string_view kGroupPath = "/rd-group/";
+constexpr size_t kReserveLimit = 1 << 20;
+
+// Attribute names as registered may use any case; criterion names are lower-case already.
+bool NameIs(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() &&
+         std::equal(name.begin(), name.end(), lower.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a + 32) : a) == b;
+         });
+}
+
+// Starts the next link of a lookup payload: "," unless first, then "<" path key ">".
+void StartLink(std::string_view path, int64_t key, std::string* out) {
+  if (!out->empty()) {
+    out->push_back(',');
+  }
+  out->push_back('<');
+  out->append(path);
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, key);
+  (void)ec;  // 24 bytes hold every int64_t
+  out->append(digits, end);
+  out->push_back('>');
+}
+
+bool IsPtokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'()*+-./:<=>?@[]^_`{|}~").find(c) != std::string_view::npos;
+}
+
+// ";name=value" as RFC 6690 writes it: a ptoken bare, anything else (or with `quote`) quoted
+// with '"', '\' and control characters backslash-escaped.
+void AppendAttribute(std::string_view name, std::string_view value, bool quote, std::string* out) {
+  out->push_back(';');
+  out->append(name);
+  out->push_back('=');
+  if (!quote && !value.empty() && std::all_of(value.begin(), value.end(), IsPtokenChar)) {
+    out->append(value);
+    return;
+  }
+  out->push_back('"');
+  for (const char c : value) {
+    if (c == '"' || c == '\\' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+      out->push_back('\\');
+    }
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+// Pagination over the ordered matches: which to write, and when the scan may stop.
+class Pager {
+ public:
+  explicit Pager(const LookupQuery& query) {
+    if (query.count) {
+      limit_ = *query.count;
+      skip_ = static_cast<uint64_t>(query.page.value_or(0)) * *query.count;
+    }
+  }
+
+  // Counts a match; true if it belongs to the page.
+  bool Take(LookupResult* result) {
+    ++result->matched;
+    if (result->matched <= skip_) {
+      return false;
+    }
+    if (result->returned < limit_) {
+      ++result->returned;
+      return true;
+    }
+    result->more = true;
+    return false;
+  }
+  static bool Done(const LookupResult& result) { return result.more; }
+  uint64_t limit() const { return limit_; }
+
+ private:
+  uint64_t skip_ = 0;
+  uint64_t limit_ = std::numeric_limits<uint64_t>::max();
+};
+
+// The query with what each criterion needs precomputed.
+class Matcher {
+ public:
+  Matcher(const Index& index, const LookupQuery& query) : index_(index), query_(query) {
+    const size_t n = query.criteria.size();
+    all_ = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+  }
+
+  uint64_t all() const { return all_; }
+  size_t size() const { return query_.criteria.size(); }
+
+  bool Visible(const IndexedRegistration& entry) const {
+    return !entry.link_local() || query_.requester_on_link;
+  }
+
+  // Bit i set: the registration's own endpoint attributes satisfy criterion i.
+  uint64_t EndpointBits(const IndexedRegistration& entry) const {
+    uint64_t bits = 0;
+    for (size_t i = 0; i < size(); ++i) {
+      if (EndpointHas(entry, i)) {
+        bits |= uint64_t{1} << i;
+      }
+    }
+    return bits;
+  }
+
+  bool LinkHas(const IndexedRegistration& entry, size_t link, size_t i) const {
+    const Criterion& criterion = query_.criteria[i];
+    if (criterion.name == "href") {
+      return criterion.Matches(entry.Target(link));
+    }
+    if (criterion.name == "anchor") {
+      const std::optional<std::string_view> anchor = entry.Anchor(link);
+      return anchor && criterion.Matches(*anchor);
+    }
+    return HasAttribute(entry.registration().links[link].attributes, criterion);
+  }
+
+  // RFC 9176 §6.2: the endpoint has criterion i or one of its links has it.
+  bool EndpointMatches(const IndexedRegistration& entry, size_t i) const {
+    if (EndpointHas(entry, i)) {
+      return true;
+    }
+    for (size_t link = 0; link < entry.link_count(); ++link) {
+      if (LinkHas(entry, link, i)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // A location ("/rd/12", "/rd-group/3") against an href criterion, in path or URI form.
+  bool LocationMatches(size_t i, std::string_view path, int64_t key) const {
+    const Criterion& criterion = query_.criteria[i];
+    if (criterion.kind == MatchKind::kAny) {
+      return true;
+    }
+    char buffer[48];  // the longest path plus the longest key
+    char* end = std::copy(path.begin(), path.end(), buffer);
+    end = std::to_chars(end, buffer + sizeof buffer, key).ptr;
+    const std::string_view location(buffer, static_cast<size_t>(end - buffer));
+    const std::string_view wanted = criterion.value;
+    const bool exact = criterion.kind == MatchKind::kExact;
+    if (exact ? location == wanted : location.substr(0, wanted.size()) == wanted) {
+      return true;
+    }
+    // URI form: rd_base + location.
+    const std::string_view base = query_.rd_base;
+    if (base.empty()) {
+      return false;
+    }
+    if (!exact && wanted.size() <= base.size()) {
+      return base.substr(0, wanted.size()) == wanted;
+    }
+    if (wanted.substr(0, base.size()) != base) {
+      return false;
+    }
+    const std::string_view rest = wanted.substr(base.size());
+    return exact ? location == rest : location.substr(0, rest.size()) == rest;
+  }
+
+  const Criterion& criterion(size_t i) const { return query_.criteria[i]; }
+
+ private:
+  static bool HasAttribute(const std::vector<linkformat::Attribute>& attributes,
+                           const Criterion& criterion) {
+    return std::any_of(attributes.begin(), attributes.end(), [&criterion](const auto& attribute) {
+      return NameIs(attribute.name, criterion.name) &&
+             criterion.MatchesAttribute(attribute.value
+                                            ? std::optional<std::string_view>(*attribute.value)
+                                            : std::nullopt);
+    });
+  }
+
+  bool EndpointHas(const IndexedRegistration& entry, size_t i) const {
+    const Criterion& criterion = query_.criteria[i];
+    const Registration& registration = entry.registration();
+    const std::string& name = criterion.name;
+    if (name == "href") {
+      return LocationMatches(i, kRegistrationPath, registration.key);
+    }
+    if (name == "anchor") {
+      return false;
+    }
+    if ((name == "ep" && criterion.Matches(registration.ep)) ||
+        (name == "d" && !registration.sector.empty() && criterion.Matches(registration.sector)) ||
+        (name == "et" && !registration.et.empty() && criterion.Matches(registration.et)) ||
+        (name == "base" && !registration.base.empty() && criterion.Matches(registration.base)) ||
+        (name == "gp" && index_.InGroupMatching(registration.key, criterion))) {
+      return true;
+    }
+    return HasAttribute(registration.extra, criterion);
+  }
+
+  const Index& index_;
+  const LookupQuery& query_;
+  uint64_t all_ = 0;
+};
+
+// The registrations that can match: the candidates of the most selective criterion (the
+// caller checks every criterion), or all of them (keys == nullopt).
+struct Candidates {
+  std::optional<std::vector<int64_t>> keys;
+  size_t size = 0;
+};
+
+Candidates SelectCandidates(const Index& index, const LookupQuery& query) {
+  const Criterion* best = nullptr;
+  size_t best_count = index.size();
+  for (const Criterion& criterion : query.criteria) {
+    const size_t count = index.EstimateCandidates(criterion, best_count);
+    if (count < best_count) {
+      best = &criterion;
+      best_count = count;
+    }
+  }
+  Candidates candidates;
+  if (best != nullptr) {
+    candidates.keys = index.Candidates(*best);
+  }
+  candidates.size = candidates.keys ? candidates.keys->size() : index.size();
+  return candidates;
+}
+
+// Calls visit(entry) for each candidate in key order until it returns false.
+template <class Visit>
+void ForEachCandidate(const Index& index, const Candidates& candidates, Visit&& visit) {
+  if (!candidates.keys) {
+    for (const IndexedRegistration& entry : index.AllIndexed()) {
+      if (!visit(entry)) {
+        return;
+      }
+    }
+    return;
+  }
+  for (const int64_t key : *candidates.keys) {
+    const IndexedRegistration* entry = index.FindIndexed(key);
+    if (entry != nullptr && !visit(*entry)) {
+      return;
+    }
+  }
+}
+
+// Payload bytes to reserve for up to `items` results of about `per_item` bytes.
+size_t ReserveFor(size_t items, const Pager& pager, size_t per_item) {
+  return static_cast<size_t>(
+      std::min<uint64_t>({static_cast<uint64_t>(items), pager.limit(), kReserveLimit}) * per_item);
+}
+
+}  // namespace
+
+LookupResult LookupResources(const Index& index, const LookupQuery& query) {
+  LookupResult result;
+  const Matcher matcher(index, query);
+  Pager pager(query);
+  auto write = [&result](const IndexedRegistration& entry, size_t link) {
+    if (!result.payload.empty()) {
+      result.payload.push_back(',');
+    }
+    result.payload.append(entry.LinkText(link));
+  };
+  const Candidates candidates = SelectCandidates(index, query);
+  result.payload.reserve(ReserveFor(candidates.size, pager, 3 * 80));
+  ForEachCandidate(index, candidates, [&](const IndexedRegistration& entry) {
+    if (!matcher.Visible(entry)) {
+      return true;
+    }
+    const uint64_t own = matcher.EndpointBits(entry);
+    for (size_t link = 0; link < entry.link_count(); ++link) {
+      bool match = true;
+      for (size_t i = 0; match && i < matcher.size(); ++i) {
+        match = ((own >> i) & 1U) != 0 || matcher.LinkHas(entry, link, i);
+      }
+      if (match && pager.Take(&result)) {
+        write(entry, link);
+      }
+      if (Pager::Done(result)) {
+        return false;
+      }
+    }
+    return true;
+  });
+  return result;
+}
+
+LookupResult LookupEndpoints(const Index& index, const LookupQuery& query) {
+  LookupResult result;
+  const Matcher matcher(index, query);
+  Pager pager(query);
+  const Candidates candidates = SelectCandidates(index, query);
+  result.payload.reserve(ReserveFor(candidates.size, pager, 100));
+  ForEachCandidate(index, candidates, [&](const IndexedRegistration& entry) {
+    if (!matcher.Visible(entry)) {
+      return true;
+    }
+    for (size_t i = 0; i < matcher.size(); ++i) {
+      if (!matcher.EndpointMatches(entry, i)) {
+        return true;
+      }
+    }
+    if (pager.Take(&result)) {
+      const Registration& registration = entry.registration();
+      std::string& out = result.payload;
+      StartLink(kRegistrationPath, registration.key, &out);
+      if (!registration.base.empty()) {
+        AppendAttribute("base", registration.base, true, &out);
+      }
+      AppendAttribute("ep", registration.ep, false, &out);
+      if (!registration.et.empty()) {
+        AppendAttribute("et", registration.et, false, &out);
+      }
+      for (const linkformat::Attribute& attribute : registration.extra) {
+        if (attribute.value) {
+          AppendAttribute(attribute.name, *attribute.value, false, &out);
+        } else {
+          out.append(";").append(attribute.name);
+        }
+      }
+      if (!registration.sector.empty()) {
+        AppendAttribute("d", registration.sector, false, &out);
+      }
+      out.append(";rt=core.rd-ep");
+    }
+    return !Pager::Done(result);
+  });
+  return result;
+}
+
+LookupResult LookupGroups(const Index& index, const LookupQuery& query) {
+  LookupResult result;
+  const Matcher matcher(index, query);
+  Pager pager(query);
+  auto group_has = [&](const Group& group, size_t i) {
+    const Criterion& criterion = matcher.criterion(i);
+    const std::string& name = criterion.name;
+    if (name == "gp") {
+      return criterion.Matches(group.name);
+    }
+    if (name == "d") {
+      return !group.sector.empty() && criterion.Matches(group.sector);
+    }
+    if (name == "base") {
+      return !group.base.empty() && criterion.Matches(group.base);
+    }
+    if (name == "href") {
+      return matcher.LocationMatches(i, kGroupPath, group.key);
+    }
+    return std::any_of(group.member_keys.begin(), group.member_keys.end(), [&](int64_t key) {
+      const IndexedRegistration* member = index.FindIndexed(key);
+      return member != nullptr && matcher.Visible(*member) && matcher.EndpointMatches(*member, i);
+    });
+  };
+  for (const Group& group : index.Groups()) {
+    bool match = true;
+    for (size_t i = 0; match && i < matcher.size(); ++i) {
+      match = group_has(group, i);
+    }
+    if (match && pager.Take(&result)) {
+      std::string& out = result.payload;
+      StartLink(kGroupPath, group.key, &out);
+      AppendAttribute("gp", group.name, false, &out);
+      if (!group.sector.empty()) {
+        AppendAttribute("d", group.sector, false, &out);
+      }
+      if (!group.base.empty()) {
+        AppendAttribute("base", group.base, true, &out);
+      }
+    }
+    if (Pager::Done(result)) {
+      break;
+    }
+  }
+  return result;
+}
+
+}  // namespace coapgw::rd
