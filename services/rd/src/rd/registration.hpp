@@ -22,17 +22,17 @@ enum class DeviceStatus { kDisconnected = 0, kConnected = 1 };
 /// like `device_id`; only an explicit DELETE forgets both.
 struct Registration {
   int64_t key = 0;
-  std::string device_id;  // stable platform id of the device (UUID)
-  std::string ep;         // endpoint name, 1..63 bytes
-  std::string sector;     // "d", 0..63 bytes; empty when none
-  std::string base;       // effective base URI ("coap://[2001:db8::1]:5683")
+  std::string device_id;       // stable platform id of the device (UUID)
+  std::string ep;              // endpoint name, 1..63 bytes
+  std::string sector;          // "d", 0..63 bytes; empty when none
+  std::string base;            // effective base URI ("coap://[2001:db8::1]:5683")
   bool base_explicit = false;  // from the base= parameter; else derived from the source address
   std::string et;              // endpoint type; empty when none
   int64_t lt_s = 90000;        // lifetime in seconds, 1..4294967295
   std::vector<linkformat::Attribute> extra;  // other endpoint attributes, in arrival order
   std::vector<linkformat::Link> links;       // as registered (relative references unresolved)
   DeviceStatus status = DeviceStatus::kConnected;
-  std::string owner;  // "first come first remembered" identity (RFC 9176 §7.5)
+  std::string owner;    // "first come first remembered" identity (RFC 9176 §7.5)
   bool simple = false;  // created by simple registration (POST /.well-known/rd)
   TimePoint registered_at;
   TimePoint updated_at;
@@ -45,9 +45,9 @@ struct Registration {
 /// multicast base ("con"). Groups have no lifetime.
 struct Group {
   int64_t key = 0;
-  std::string name;    // "gp", 1..63 bytes
-  std::string sector;  // "d"
-  std::string base;    // "con": e.g. coap://[ff35:30:2001:db8::1]; empty when none
+  std::string name;                  // "gp", 1..63 bytes
+  std::string sector;                // "d"
+  std::string base;                  // "con": e.g. coap://[ff35:30:2001:db8::1]; empty when none
   std::vector<int64_t> member_keys;  // registration keys, in registration order
   std::string owner;
 
