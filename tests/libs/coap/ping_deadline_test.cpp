@@ -1,0 +1,216 @@
+// CoAP ping and per-exchange deadlines against a live server, a closed port (ICMP) and a black hole
+// (a bound UDP socket nobody answers from).
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include <gtest/gtest.h>
+
+#include "coap_test_util.hpp"
+#include "coapgw/test/process.hpp"
+#include "coapgw/test/wait.hpp"
+
+namespace coapgw::coap::testing {
+namespace {
+
+// A bound loopback UDP port that swallows everything: datagrams queue in its buffer unread.
+class BlackHole {
+ public:
+  BlackHole() {
+    fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~BlackHole() { close(fd_); }
+  BlackHole(const BlackHole&) = delete;
+  BlackHole& operator=(const BlackHole&) = delete;
+
+  Endpoint endpoint() const { return Endpoint{Transport::kUdp, "127.0.0.1", port_}; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+class PingDeadlineTest : public CoapFixture {
+ protected:
+  Outcome<Millis> Ping(const Endpoint& endpoint, Millis timeout) {
+    Slot<Outcome<Millis>> slot;
+    OnClient([&](Client& client) { return client.Ping(endpoint, timeout, slot.Setter()); });
+    auto result = slot.Wait(timeout + kWait);
+    return result ? std::move(*result) : Outcome<Millis>(Failure::kInternal, "test: no callback");
+  }
+
+  size_t Sessions() {
+    return OnClient([](Client& client) { return client.SessionCount(); });
+  }
+};
+
+TEST_F(PingDeadlineTest, PingToALiveEndpointSucceeds) {
+  auto rtt = Ping(EndpointOf(address_), 2s);
+  ASSERT_TRUE(rtt.ok()) << rtt.message();
+  EXPECT_GE(rtt->count(), 0);
+  EXPECT_LT(*rtt, 2s);
+  // The session is cached and reused. (A second ping right away would wait for a CON
+  // retransmission: libcoap servers send at most one RST per peer every 250 ms.)
+  ASSERT_TRUE(Send(To(Method::kGet, "/.well-known/core")).ok());
+  EXPECT_EQ(Sessions(), 1U);
+}
+
+TEST_F(PingDeadlineTest, PingToAClosedPortFailsUnreachableBeforeTheTimeout) {
+  const Endpoint closed{Transport::kUdp, "127.0.0.1", test::FreeUdpPort()};
+  const auto started = std::chrono::steady_clock::now();
+  auto outcome = Ping(closed, 3s);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.failure(), Failure::kUnreachable) << outcome.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  // Nothing else uses that session: it is reset and dropped, so libcoap stops retransmitting.
+  EXPECT_TRUE(test::WaitUntil([&] { return Sessions() == 0; }, kWait));
+}
+
+TEST_F(PingDeadlineTest, PingToABlackHoleTimesOut) {
+  BlackHole hole;
+  auto outcome = Ping(hole.endpoint(), 300ms);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.failure(), Failure::kTimeout) << outcome.message();
+  EXPECT_EQ(outcome.error().code, ErrorCode::kTimeout);
+  EXPECT_TRUE(test::WaitUntil([&] { return Sessions() == 0; }, kWait));
+}
+
+// The pinger's pattern: one ping per device, all in flight at once on one loop thread.
+TEST_F(PingDeadlineTest, ManyPingsInFlightWithoutAThreadEach) {
+  constexpr int kLive = 40;
+  constexpr int kDead = 20;
+  std::vector<Endpoint> live;
+  for (int i = 0; i < kLive; ++i) {
+    auto bound = OnServer([](Server& server) { return server.AddEndpoint("127.0.0.1:0"); });
+    ASSERT_TRUE(bound.ok());
+    live.push_back(EndpointOf(*bound));
+  }
+  std::vector<std::unique_ptr<BlackHole>> dead(kDead);
+  for (auto& hole : dead) {
+    hole = std::make_unique<BlackHole>();
+  }
+  std::atomic<int> ok{0};
+  std::atomic<int> timed_out{0};
+  OnClient([&](Client& client) {
+    for (const auto& endpoint : live) {
+      client.Ping(endpoint, 3s, [&](Outcome<Millis> rtt) { ok += rtt.ok() ? 1 : 0; });
+    }
+    for (const auto& hole : dead) {
+      client.Ping(hole->endpoint(), 300ms, [&](Outcome<Millis> rtt) {
+        timed_out += !rtt.ok() && rtt.failure() == Failure::kTimeout ? 1 : 0;
+      });
+    }
+    EXPECT_EQ(client.PendingCount(), static_cast<size_t>(kLive + kDead));
+    return 0;
+  });
+  EXPECT_TRUE(test::WaitUntil([&] { return ok.load() + timed_out.load() == kLive + kDead; }, 10s));
+  EXPECT_EQ(ok.load(), kLive);
+  EXPECT_EQ(timed_out.load(), kDead);
+  // The dead peers' sessions are gone; the live ones stay cached until idle.
+  EXPECT_TRUE(test::WaitUntil([&] { return Sessions() == static_cast<size_t>(kLive); }, kWait));
+}
+
+TEST_F(PingDeadlineTest, RequestToABlackHoleHitsItsDeadlineOnce) {
+  BlackHole hole;
+  std::atomic<int> calls{0};
+  Slot<Outcome<ClientResponse>> slot;
+  RequestOptions options;
+  options.timeout = 300ms;
+  ClientRequest request = To(Method::kGet, "/x");
+  request.endpoint = hole.endpoint();
+  OnClient([&](Client& client) {
+    return client.Send(request, options, [&, set = slot.Setter()](Outcome<ClientResponse> out) {
+      ++calls;
+      set(std::move(out));
+    });
+  });
+  auto outcome = slot.Wait();
+  ASSERT_TRUE(outcome);
+  ASSERT_FALSE(outcome->ok());
+  EXPECT_EQ(outcome->failure(), Failure::kTimeout);
+  EXPECT_TRUE(test::WaitUntil([&] { return Sessions() == 0; }, kWait));
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST_F(PingDeadlineTest, RequestToAClosedPortFailsUnreachable) {
+  ClientRequest request = To(Method::kGet, "/x");
+  request.endpoint.port = test::FreeUdpPort();
+  auto outcome = Send(request);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.failure(), Failure::kUnreachable) << outcome.message();
+}
+
+// The response arrives after the deadline: the callback has already reported kTimeout exactly once
+// and the late response is acknowledged and dropped; the session goes on serving.
+TEST_F(PingDeadlineTest, LateResponseAfterTheDeadlineIsDiscarded) {
+  std::vector<DeferredResponse> deferred;  // server loop
+  OnServer([&](Server& server) {
+    server.AddResource("/late").On(Method::kGet, [&](const Request&, Response& response) {
+      deferred.push_back(response.Defer());
+    });
+    return 0;
+  });
+  std::atomic<int> late_calls{0};
+  Slot<Outcome<ClientResponse>> late;
+  Slot<Outcome<ClientResponse>> patient;
+  OnClient([&](Client& client) {
+    RequestOptions quick;
+    quick.timeout = 300ms;
+    client.Send(To(Method::kGet, "/late"), quick,
+                [&, set = late.Setter()](Outcome<ClientResponse> out) {
+                  ++late_calls;
+                  set(std::move(out));
+                });
+    // A second exchange keeps the session in use, so the late answer reaches a live socket.
+    client.Send(To(Method::kGet, "/late"), {}, patient.Setter());
+    return 0;
+  });
+  auto timed_out = late.Wait();
+  ASSERT_TRUE(timed_out);
+  ASSERT_FALSE(timed_out->ok());
+  EXPECT_EQ(timed_out->failure(), Failure::kTimeout);
+  ASSERT_TRUE(test::WaitUntil(
+      [&] { return OnServer([&](Server&) { return deferred.size(); }) == 2; }, kWait));
+
+  OnServer([&](Server&) {
+    EXPECT_TRUE(deferred[0].Complete(Response(Code::kContent).SetPayload("too late")));
+    return 0;
+  });
+  // The late response is sent before this one, so once this arrives the late one was handled.
+  OnServer([&](Server&) {
+    EXPECT_TRUE(deferred[1].Complete(Response(Code::kContent).SetPayload("in time")));
+    return 0;
+  });
+  auto in_time = patient.Wait();
+  ASSERT_TRUE(in_time && in_time->ok()) << (in_time ? in_time->message() : "");
+  EXPECT_EQ((*in_time)->payload, "in time");
+  ASSERT_TRUE(Send(To(Method::kGet, "/.well-known/core")).ok());
+  EXPECT_EQ(late_calls.load(), 1);
+}
+
+TEST_F(PingDeadlineTest, PingDuringBusyExchangesStillAnswers) {
+  OnServer([&](Server& server) {
+    server.AddResource("/hold").On(Method::kGet,
+                                   [](const Request&, Response& response) { response.Defer(); });
+    return 0;
+  });
+  Slot<Outcome<ClientResponse>> held;
+  OnClient(
+      [&](Client& client) { return client.Send(To(Method::kGet, "/hold"), {}, held.Setter()); });
+  auto rtt = Ping(EndpointOf(address_), 2s);
+  EXPECT_TRUE(rtt.ok()) << rtt.message();
+}
+
+}  // namespace
+}  // namespace coapgw::coap::testing
