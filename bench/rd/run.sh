@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# RD benchmark (bench/README.md, "Resource Directory"): durable registrations/s, lookups/s with
+# 100,000 registered endpoints (3 links each) by rt and by ep, p50/p99 latency, RSS per endpoint,
+# and libcoap's coap-server-notls GET rate in the same run as the reference. Loopback only;
+# every phase is bounded in count and time.
+#   bench/rd/run.sh [endpoints]     (default 100000)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+endpoints=${1:-100000}
+seconds=${COAPGW_BENCH_SECONDS:-10}
+
+scripts/install-deps >/dev/null
+build=build/bench-release
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$build" -j2 --target coapgw_rd rd_load >/dev/null
+bin=$root/$build/bin
+
+work=$(mktemp -d "$root/var/bench-rd.XXXXXX")
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rd_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ref_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/pg stop "$work/pg" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Durable means durable: the database runs with fsync and synchronous_commit on (no --fast).
+scripts/pg start "$work/pg" "$pg_port" >/dev/null
+COAPGW_DATABASE_URL=$(scripts/pg url "$work/pg" "$pg_port") COAPGW_RD_LISTEN=127.0.0.1:$rd_port \
+  COAPGW_LOG_LEVEL=warn COAPGW_BUS_PUB=tcp://127.0.0.1:1 "$bin/coapgw-rd" 2>"$work/rd.log" &
+rd_pid=$!
+pids+=("$rd_pid")
+coap-server-notls -A 127.0.0.1 -p "$ref_port" 2>/dev/null &
+pids+=($!)
+sleep 1
+
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+echo "== reference: coap-server-notls GET / (window 32, ${seconds}s)"
+ref1=$("$bin/rd_load" --target="127.0.0.1:$ref_port" --mode=get --path=/ --window=32 --seconds="$seconds" --count=100000000)
+echo "$ref1"
+
+rss_before=$(rss_kib "$rd_pid")
+echo "== registrations: $endpoints endpoints, 3 links each (window 64)"
+reg=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=register --count="$endpoints" --window=64 --seconds=600)
+echo "$reg"
+sleep 2
+rss_after=$(rss_kib "$rd_pid")
+
+echo "== lookups by rt (window 32, ${seconds}s)"
+lrt=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=lookup-rt --endpoints="$endpoints" --window=32 --seconds="$seconds" --count=100000000)
+echo "$lrt"
+echo "== lookups by ep (window 32, ${seconds}s)"
+lep=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=lookup-ep --endpoints="$endpoints" --window=32 --seconds="$seconds" --count=100000000)
+echo "$lep"
+
+echo "== reference again"
+ref2=$("$bin/rd_load" --target="127.0.0.1:$ref_port" --mode=get --path=/ --window=32 --seconds="$seconds" --count=100000000)
+echo "$ref2"
+
+python3 - "$ref1" "$ref2" "$reg" "$lrt" "$lep" "$rss_before" "$rss_after" "$endpoints" <<'PY'
+import sys
+def parse(line): return dict(kv.split("=", 1) for kv in line.split())
+ref1, ref2, reg, lrt, lep = (parse(x) for x in sys.argv[1:6])
+rss_before, rss_after, n = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+ref = (float(ref1["rate"]) + float(ref2["rate"])) / 2
+print(f"\nsummary: reference {ref:.0f} GET/s (runs {ref1['rate']} and {ref2['rate']})")
+print(f"  durable registrations/s {float(reg['rate']):.0f}  p50 {reg['p50_us']} us  p99 {reg['p99_us']} us  ({reg.get('code_2.01','0')} x 2.01)")
+for name, r in (("lookup by rt", lrt), ("lookup by ep", lep)):
+    print(f"  {name}: {float(r['rate']):.0f}/s = {float(r['rate'])/ref:.2f} x reference  p50 {r['p50_us']} us  p99 {r['p99_us']} us")
+print(f"  RSS {rss_before} KiB -> {rss_after} KiB: {(rss_after-rss_before)*1024/n:.0f} bytes per endpoint")
+PY
