@@ -12,9 +12,13 @@
 // yield), so the figure is the sustained rate; `overrun` does what services do, drops it (seq
 // used) and goes on. The time runs from the first publish to the last message received.
 // msgs/s counts received messages; loss% is what never arrived; hwm_full counts sends refused at
-// the publisher's HWM (retried or dropped). Setup and the subscription handshake are not timed.
+// the publisher's HWM (retried or dropped); cpu_us/msg is the CPU time of all threads (publisher,
+// proxy, subscriber, ZeroMQ I/O; the kernel's TCP work included) per received message, which a
+// busy machine disturbs far less than msgs/s. Setup and the subscription handshake are not timed.
 // With BENCH_BUS_PUB and BENCH_BUS_SUB set, the proxy runs go through that (running) coapgw-bus
 // instead of an in-process Proxy.
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -137,11 +141,21 @@ Received Classify(const std::optional<bus::Message>& message) {
 
 enum class Mode { kBackpressure, kOverrun };
 
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 struct RunResult {
   uint64_t messages = 0;
   uint64_t hwm_full = 0;  // sends refused at the publisher's HWM
   uint64_t received = 0;
   double seconds = 0;
+  double cpu_seconds = 0;  // all threads of the process (publisher, proxy, subscriber, I/O)
 };
 
 RunResult Run(Pipeline& pipeline, Mode mode, uint64_t count) {
@@ -158,6 +172,7 @@ RunResult Run(Pipeline& pipeline, Mode mode, uint64_t count) {
   }
   RunResult result;
   result.messages = count;
+  const double cpu_start = ProcessCpuSeconds();
   const auto start = Clock::now();
   auto last = start;
   std::thread sink([&] {
@@ -183,6 +198,7 @@ RunResult Run(Pipeline& pipeline, Mode mode, uint64_t count) {
     }
   }
   sink.join();
+  result.cpu_seconds = ProcessCpuSeconds() - cpu_start;
   result.seconds = std::chrono::duration<double>(last - start).count();
   return result;
 }
@@ -242,9 +258,14 @@ RunResult RunConfiguration(Route route, Ends ends, Mode mode, uint64_t count) {
   return result;
 }
 
-std::map<std::string, std::vector<double>>& Rates() {
-  static std::map<std::string, std::vector<double>> rates;
-  return rates;
+struct Samples {
+  std::vector<double> rates;        // msgs/s
+  std::vector<double> cpu_per_msg;  // µs
+};
+
+std::map<std::string, Samples>& Recorded() {
+  static std::map<std::string, Samples> recorded;
+  return recorded;
 }
 
 void BM_Bus(benchmark::State& state, const std::string& name, Route route, Ends ends, Mode mode) {
@@ -253,28 +274,39 @@ void BM_Bus(benchmark::State& state, const std::string& name, Route route, Ends 
     const RunResult result = RunConfiguration(route, ends, mode, count);
     state.SetIterationTime(result.seconds);
     const double rate = static_cast<double>(result.received) / result.seconds;
-    Rates()[name].push_back(rate);
+    const double cpu_per_msg =
+        1e6 * result.cpu_seconds / static_cast<double>(std::max<uint64_t>(result.received, 1));
+    Recorded()[name].rates.push_back(rate);
+    Recorded()[name].cpu_per_msg.push_back(cpu_per_msg);
     state.counters["msgs/s"] = rate;
     state.counters["loss%"] = 100.0 * static_cast<double>(result.messages - result.received) /
                               static_cast<double>(result.messages);
     state.counters["hwm_full"] = static_cast<double>(result.hwm_full);
+    state.counters["cpu_us/msg"] = cpu_per_msg;
   }
 }
 
 double Median(std::vector<double> values) {
+  if (values.empty()) {
+    return 0;
+  }
   std::sort(values.begin(), values.end());
-  return values.empty() ? 0 : values[values.size() / 2];
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
+// Same-run comparisons from the medians of each configuration's repetitions.
 void PrintRatios() {
-  auto& rates = Rates();
+  auto& recorded = Recorded();
   const auto ratio = [&](const char* with, const char* without) {
-    if (rates.count(with) == 0 || rates.count(without) == 0) {
+    if (recorded.count(with) == 0 || recorded.count(without) == 0) {
       return;
     }
-    std::printf("%-28s %8.0f msgs/s = %.2f x %-28s %8.0f msgs/s (medians)\n", with,
-                Median(rates[with]), Median(rates[with]) / Median(rates[without]), without,
-                Median(rates[without]));
+    const double rate = Median(recorded[with].rates);
+    const double reference = Median(recorded[without].rates);
+    std::printf("%-27s %7.0f msgs/s %5.2f us/msg = %.2f x %-27s %7.0f msgs/s %5.2f us/msg\n", with,
+                rate, Median(recorded[with].cpu_per_msg), rate / reference, without, reference,
+                Median(recorded[without].cpu_per_msg));
   };
   ratio("proxy/library/backpressure", "direct/library/backpressure");
   ratio("proxy/raw/backpressure", "direct/raw/backpressure");
