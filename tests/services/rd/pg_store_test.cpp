@@ -659,6 +659,21 @@ TEST_F(PgStoreTest, WhenTheDatabaseGoesAwayWritesFailFastAndTheStoreComesBackByI
   EXPECT_EQ(stats.failed_ops, 7u);
 }
 
+TEST_F(PgStoreTest, AnIdleStoreNoticesTheDatabaseGoingAwayAndComingBack) {
+  PgStoreOptions options = TestOptions();
+  options.idle_check = milliseconds(50);
+  auto store = OpenStore(options);
+  ASSERT_TRUE(WaitUntil([&] { return store->available(); }, kWait));
+
+  AllowConnections(false);
+  ASSERT_EQ(TerminateWriter(), 1);
+  EXPECT_TRUE(WaitUntil([&] { return !store->available(); }, kWait));
+  AllowConnections(true);
+  EXPECT_TRUE(WaitUntil([&] { return store->available(); }, kWait));
+  EXPECT_TRUE(Save(*store, MakeRegistration("after")).ok());
+  EXPECT_EQ(store->stats().disconnects, 1u);
+}
+
 TEST_F(PgStoreTest, ASessionKilledInsideABatchLeavesNothingHalfApplied) {
   auto store = OpenStore();
   ASSERT_TRUE(Save(*store, MakeRegistration("member")).ok());
