@@ -60,7 +60,7 @@ TestDatabase::~TestDatabase() {
 std::string TestDatabase::Query(const std::string& sql) const {
   pqxx::connection connection(url_);
   pqxx::work txn(connection);
-  const std::string value = FirstField(txn.exec(sql));
+  std::string value = FirstField(txn.exec(sql));
   txn.commit();
   return value;
 }

@@ -21,6 +21,8 @@ class TestDatabase {
   ~TestDatabase();
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;
+  TestDatabase(TestDatabase&&) = delete;
+  TestDatabase& operator=(TestDatabase&&) = delete;
 
   const std::string& name() const { return name_; }
   /// The URI of the test database.

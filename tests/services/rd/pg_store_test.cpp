@@ -153,14 +153,14 @@ class PgStoreTest : public ::testing::Test {
   }
 
   // Opens a store on the test database and loads it (which migrates).
-  std::unique_ptr<PgStore> OpenStore(PgStoreOptions options = TestOptions()) {
+  std::unique_ptr<PgStore> OpenStore(const PgStoreOptions& options = TestOptions()) {
     auto store = std::make_unique<PgStore>(db_->url(), options);
     Result<StoredState> loaded = store->Load();
     EXPECT_TRUE(loaded.ok()) << loaded.error().message;
     return store;
   }
 
-  StoredState Load(PgStore& store) {
+  static StoredState Load(PgStore& store) {
     Result<StoredState> loaded = store.Load();
     if (!loaded.ok()) {
       throw std::runtime_error("Load failed: " + loaded.error().message);

@@ -30,8 +30,8 @@ Result<int> CurrentVersion(pqxx::work& txn, const std::vector<Migration>& migrat
   const pqxx::result rows = txn.exec("SELECT version, name FROM rd_schema_migrations ORDER BY 1");
   int current = 0;
   for (const auto& row : rows) {
-    const int version = row[0].as<int>();
-    const std::string name = row[1].as<std::string>();
+    const auto version = row[0].as<int>();
+    const auto name = row[1].as<std::string>();
     if (version > static_cast<int>(migrations.size())) {
       return MakeError(ErrorCode::kUnsupported,
                        "database schema version " + std::to_string(version) + " (" + name +

@@ -169,7 +169,7 @@ std::string ExtraToJson(const std::vector<linkformat::Attribute>& extra) {
     writer.EndArray();
   }
   writer.EndArray();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return {buffer.GetString(), buffer.GetSize()};
 }
 
 std::optional<std::vector<linkformat::Attribute>> ExtraFromJson(const std::string& json) {
@@ -258,6 +258,8 @@ class WriteOp {
   virtual ~WriteOp() = default;
   WriteOp(const WriteOp&) = delete;
   WriteOp& operator=(const WriteOp&) = delete;
+  WriteOp(WriteOp&&) = delete;
+  WriteOp& operator=(WriteOp&&) = delete;
 
   const char* name() const { return name_; }
 
@@ -533,6 +535,8 @@ class PgStore::Writer {
 
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
+  Writer(Writer&&) = delete;
+  Writer& operator=(Writer&&) = delete;
 
   void Submit(std::unique_ptr<WriteOp> op) {
     {

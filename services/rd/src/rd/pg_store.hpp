@@ -68,7 +68,7 @@ class PgStore final : public Store {
   /// Starts the writer thread, which connects in the background (an unreachable database is
   /// not an error here: writes fail with kUnavailable until it is reachable; Load reports it).
   /// `database_url` is a libpq URI or key/value connection string.
-  PgStore(std::string database_url, PgStoreOptions options = {});
+  explicit PgStore(std::string database_url, PgStoreOptions options = {});
 
   /// Writes what is queued (for up to options.drain_timeout; what is left then fails with
   /// kUnavailable), then stops the writer thread. Every `done` has run when it returns.
@@ -76,6 +76,8 @@ class PgStore final : public Store {
 
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
+  PgStore(PgStore&&) = delete;
+  PgStore& operator=(PgStore&&) = delete;
 
   /// Applies the embedded schema migrations on a short-lived connection of the calling thread.
   /// Errors: see ApplyMigrations (kUnsupported for a newer database schema, kUnavailable,
