@@ -4,7 +4,9 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -243,8 +245,9 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
       entry->session = coap_new_client_session(core.ctx, nullptr, &*address, COAP_PROTO_UDP);
     }
     if (entry->session == nullptr) {
+      // Typically EMFILE: one socket per peer (see ClientOptions::idle_session_timeout).
       result.failure = Failure::kUnreachable;
-      result.message = "cannot open a session to " + endpoint.ToUri();
+      result.message = "cannot open a session to " + endpoint.ToUri() + ": " + std::strerror(errno);
       return result;
     }
     const auto ack_seconds = std::chrono::duration<double>(options.ack_timeout).count();

@@ -4,9 +4,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -17,10 +19,10 @@
 namespace coapgw::coap::testing {
 namespace {
 
-// A bound loopback UDP port that swallows everything: datagrams queue in its buffer unread.
-class BlackHole {
+// A bound loopback UDP socket; closed with the object.
+class LoopbackPeer {
  public:
-  BlackHole() {
+  LoopbackPeer() {
     fd_ = socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -30,15 +32,52 @@ class BlackHole {
     getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
     port_ = ntohs(address.sin_port);
   }
-  ~BlackHole() { close(fd_); }
-  BlackHole(const BlackHole&) = delete;
-  BlackHole& operator=(const BlackHole&) = delete;
+  ~LoopbackPeer() { close(fd_); }
+  LoopbackPeer(const LoopbackPeer&) = delete;
+  LoopbackPeer& operator=(const LoopbackPeer&) = delete;
 
   Endpoint endpoint() const { return Endpoint{Transport::kUdp, "127.0.0.1", port_}; }
 
- private:
+ protected:
   int fd_ = -1;
   uint16_t port_ = 0;
+};
+
+// Swallows everything: datagrams queue in its buffer unread, nothing is answered.
+class BlackHole : public LoopbackPeer {};
+
+// Answers every CON with RST, as a device does for a message it cannot process.
+class Resetter : public LoopbackPeer {
+ public:
+  Resetter() {
+    timeval timeout{0, 50000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~Resetter() {
+    stop_ = true;
+    thread_.join();
+  }
+  Resetter(const Resetter&) = delete;
+  Resetter& operator=(const Resetter&) = delete;
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      char buffer[1500];
+      sockaddr_in from{};
+      socklen_t length = sizeof from;
+      const ssize_t n =
+          recvfrom(fd_, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &length);
+      if (n >= 4 && ((static_cast<uint8_t>(buffer[0]) >> 4U) & 3U) == 0) {
+        const char reset[4] = {'\x70', '\x00', buffer[2], buffer[3]};
+        sendto(fd_, reset, sizeof reset, 0, reinterpret_cast<sockaddr*>(&from), length);
+      }
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 class PingDeadlineTest : public CoapFixture {
@@ -141,6 +180,17 @@ TEST_F(PingDeadlineTest, RequestToABlackHoleHitsItsDeadlineOnce) {
   EXPECT_EQ(outcome->failure(), Failure::kTimeout);
   EXPECT_TRUE(test::WaitUntil([&] { return Sessions() == 0; }, kWait));
   EXPECT_EQ(calls.load(), 1);
+}
+
+TEST_F(PingDeadlineTest, RequestResetByThePeerFailsReset) {
+  Resetter peer;
+  ClientRequest request = To(Method::kGet, "/x");
+  request.endpoint = peer.endpoint();
+  auto outcome = Send(request);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.failure(), Failure::kReset) << outcome.message();
+  // The same peer answers a ping with RST: alive.
+  EXPECT_TRUE(Ping(peer.endpoint(), 2s).ok());
 }
 
 TEST_F(PingDeadlineTest, RequestToAClosedPortFailsUnreachable) {

@@ -14,8 +14,9 @@
 // Every callback runs on the loop thread, never inside Send/Ping/Observe themselves and never
 // inside libcoap (so it may call the Client again). Send and Ping call their callback exactly once.
 //
-// Sessions: one libcoap client session (one connected UDP socket) per peer address and transport,
-// created on first use, shared by every exchange to that peer and released after
+// Sessions: one libcoap client session (one connected UDP socket, so one file descriptor: raise
+// RLIMIT_NOFILE to talk to thousands of peers) per peer address and transport, created on first
+// use, shared by every exchange to that peer and released after
 // ClientOptions::idle_session_timeout without exchanges. Per RFC 7252 §4.7 (NSTART = 1 by default)
 // CON messages to one peer go one at a time; later ones wait in libcoap's queue, and that wait
 // counts against their deadline. When an exchange fails (deadline, ICMP error) and nothing else
@@ -243,14 +244,18 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  /// Sends `request`; `callback` gets the response or the failure, exactly once.
+  /// Sends `request`; `callback` gets the response or the failure, exactly once. A CON exchange
+  /// fails early on RST, an ICMP error or exhausted retransmissions; a NON one only by its
+  /// deadline.
   RequestId Send(ClientRequest request, RequestOptions options, ResponseCallback callback);
   /// Completes a pending Send or Ping with kCancelled now; false if it already completed.
   bool Cancel(RequestId id);
 
   /// CoAP ping (RFC 7252 §4.3): an empty CON, answered by RST when the peer is alive. Success is
   /// the round-trip time; kUnreachable on an ICMP error, kTimeout after `timeout`. (A peer that
-  /// answers with an empty ACK instead of RST is not recognised: libcoap 4.3.1 does not report it.)
+  /// answers with an empty ACK instead of RST is not recognised: libcoap 4.3.1 does not report it.
+  /// libcoap peers send at most one RST per client every 250 ms: a second ping right after the
+  /// first waits for a CON retransmission.)
   RequestId Ping(const Endpoint& endpoint, Millis timeout, PingCallback callback);
 
   /// Registers an observation (GET or FETCH with Observe=0); `callback` gets every notification,
