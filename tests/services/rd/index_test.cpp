@@ -150,39 +150,85 @@ TEST(IndexTest, RemoveForgetsEverything) {
   }
 }
 
-TEST(IndexTest, CachesResolvedLinks) {
+std::string LinkText(const IndexedRegistration& entry, size_t i) {
+  std::string text;
+  entry.AppendLinkText(i, &text);
+  return text;
+}
+
+TEST(IndexTest, ResolvesLinksOnPut) {
   Index index;
   index.Put(MakeRegistration(1, "node", "coap://local-proxy-old.example.com", kSensorLinks));
   const IndexedRegistration* entry = index.FindIndexed(1);
   ASSERT_NE(entry, nullptr);
   ASSERT_EQ(entry->link_count(), 2U);
   EXPECT_TRUE(entry->resolved());
-  EXPECT_EQ(entry->Target(0), "coap://local-proxy-old.example.com/sensors/temp");
+  EXPECT_FALSE(entry->stores_resolution());  // base + reference, or the reference itself
+  EXPECT_EQ(entry->Target(0).str(), "coap://local-proxy-old.example.com/sensors/temp");
   EXPECT_EQ(entry->Anchor(0), std::nullopt);
-  EXPECT_EQ(entry->Target(1), "http://www.example.com/sensors/temp");
-  EXPECT_EQ(entry->Anchor(1), "coap://local-proxy-old.example.com/sensors/temp");
-  EXPECT_EQ(entry->LinkText(1),
+  EXPECT_EQ(entry->Target(1).str(), "http://www.example.com/sensors/temp");
+  EXPECT_EQ(entry->Anchor(1)->str(), "coap://local-proxy-old.example.com/sensors/temp");
+  EXPECT_EQ(LinkText(*entry, 1),
             "<http://www.example.com/sensors/temp>;"
             "anchor=\"coap://local-proxy-old.example.com/sensors/temp\";rel=describedby");
 }
 
-TEST(IndexTest, RefreshKeepsTheCacheAndBaseChangeResolvesAgain) {
+// Links whose resolved form is not "base + reference" are stored resolved; the output is the same
+// as resolving and serializing them directly.
+TEST(IndexTest, StoresResolutionsThatAreNotConcatenations) {
+  struct Case {
+    const char* why;
+    const char* base;
+    std::string payload;
+  };
+  std::string many;
+  for (int i = 0; i < 30; ++i) {
+    many += (i == 0 ? "" : ",") + std::string("</r/") + std::to_string(i) + ">;ct=0";
+  }
+  const Case cases[] = {
+      {"base with a path", "coap://h.example.com/gw/", "</x>;rt=a,<y>;anchor=\"z\""},
+      {"dot segments", "coap://h.example.com", "</a/./b/../c>;rt=a"},
+      {"two anchors", "coap://h.example.com", "</a>;anchor=\"/s\";anchor=\"/t\";rel=x"},
+      {"more links than computed forms", "coap://h.example.com", many},
+  };
+  for (const Case& c : cases) {
+    Index index;
+    const Registration registration = MakeRegistration(1, "n", c.base, c.payload);
+    index.Put(registration);
+    const IndexedRegistration& entry = *index.FindIndexed(1);
+    EXPECT_TRUE(entry.stores_resolution()) << c.why;
+    const linkformat::Uri base = *linkformat::ParseUri(c.base);
+    for (size_t i = 0; i < registration.links.size(); ++i) {
+      const linkformat::Link shown = *linkformat::ToLookupLink(base, registration.links[i]);
+      EXPECT_EQ(LinkText(entry, i), linkformat::Serialize({shown})) << c.why << " link " << i;
+      EXPECT_EQ(entry.Target(i).str(), shown.target) << c.why << " link " << i;
+      const auto anchor = entry.Anchor(i);
+      EXPECT_EQ(
+          anchor ? std::optional<std::string>(anchor->str()) : std::nullopt,
+          shown.Find("anchor") ? std::optional<std::string>(*shown.Find("anchor")) : std::nullopt)
+          << c.why << " link " << i;
+    }
+  }
+}
+
+TEST(IndexTest, RefreshDoesNoUriWorkAndBaseChangeResolvesAgain) {
   Index index;
   Registration registration =
       MakeRegistration(1, "node", "coap://local-proxy-old.example.com", kSensorLinks);
   index.Put(registration);
-  const char* cached = index.FindIndexed(1)->LinkText(0).data();
+  EXPECT_EQ(index.resolutions(), 1U);
 
   registration.lt_s = 500;
   registration.expires_at += std::chrono::seconds(500);
   index.Put(registration);
-  EXPECT_EQ(index.FindIndexed(1)->LinkText(0).data(), cached);  // no URI work on refresh
+  EXPECT_EQ(index.resolutions(), 1U);
   EXPECT_EQ(index.Find(1)->lt_s, 500);
 
   registration.base = "coaps://new.example.com";
   index.Put(registration);
-  EXPECT_EQ(index.FindIndexed(1)->Target(0), "coaps://new.example.com/sensors/temp");
-  EXPECT_EQ(index.FindIndexed(1)->Anchor(1), "coaps://new.example.com/sensors/temp");
+  EXPECT_EQ(index.resolutions(), 2U);
+  EXPECT_EQ(index.FindIndexed(1)->Target(0).str(), "coaps://new.example.com/sensors/temp");
+  EXPECT_EQ(index.FindIndexed(1)->Anchor(1)->str(), "coaps://new.example.com/sensors/temp");
   EXPECT_EQ(LookupResources(index, Query({"href=coap://local-proxy-old.example.com/sensors/temp"}))
                 .payload,
             "");
@@ -221,7 +267,7 @@ TEST(IndexTest, UnusableBaseKeepsLinksAsRegistered) {
   index.Put(MakeRegistration(1, "node", "no base", "</a>;rt=x"));
   const IndexedRegistration* entry = index.FindIndexed(1);
   EXPECT_FALSE(entry->resolved());
-  EXPECT_EQ(entry->Target(0), "/a");
+  EXPECT_EQ(entry->Target(0).str(), "/a");
   EXPECT_EQ(LookupResources(index, Query({"href=/a"})).payload, "</a>;rt=x");
 }
 
@@ -518,6 +564,8 @@ class RandomRd {
         "</a>;ct=40;rt=\"\"",
         "</b>;anchor=\"coap://[2001:db8::2]:61616/s\";if=actuator",
         "</c>;u=K;title=\"\";Lt=90000",
+        "</s/./x/../temp>;rt=temp;anchor=\"/s/light\"",
+        "</d>;anchor=\"/s\";anchor=\"http://x.example/\";rel=x",
     };
     std::string payload;
     for (int i = static_cast<int>(random_() % 4); i > 0; --i) {
@@ -582,6 +630,10 @@ class RandomRd {
                                                        "href=coap://rd.example.com/rd/2*",
                                                        "href=coap://rd.ex*",
                                                        "href=coap://other.example.com/rd/3",
+                                                       "href=coap://[2001:db8::3]/s/temp",
+                                                       "anchor=coap://[2001:db8::3]/s/light",
+                                                       "anchor=http://x.example/",
+                                                       "href=coap://[2001:db8::3]/gw/t",
                                                        "href=coap://[2001:db8::2]:61616/*",
                                                        "href=/s/temp",
                                                        "href=*",
@@ -664,7 +716,7 @@ TEST(IndexPropertyTest, RandomOperationsMatchTheReference) {
   Index index;
   Reference reference;
   size_t found[3] = {0, 0, 0};  // queries with results, per lookup type: the test is not vacuous
-  for (int step = 0; step < 1000; ++step) {
+  for (int step = 0; step < 800; ++step) {
     const unsigned op = random.Key(100);
     if (op <= 45) {
       const Registration registration = random.NewRegistration();
@@ -706,11 +758,11 @@ TEST(IndexPropertyTest, RandomOperationsMatchTheReference) {
       found[2] += groups.empty() ? 0 : 1;
     }
   }
-  std::printf("queries with results: %zu resources, %zu endpoints, %zu groups of 3000\n", found[0],
+  std::printf("queries with results: %zu resources, %zu endpoints, %zu groups of 2400\n", found[0],
               found[1], found[2]);
-  EXPECT_GT(found[0], 600U);
-  EXPECT_GT(found[1], 600U);
-  EXPECT_GT(found[2], 600U);
+  EXPECT_GT(found[0], 480U);
+  EXPECT_GT(found[1], 480U);
+  EXPECT_GT(found[2], 480U);
 }
 
 }  // namespace

@@ -379,7 +379,8 @@ std::vector<std::string> Identify(const Index& index, const std::string& payload
     size_t length = 0;
     for (const IndexedRegistration& entry : index.AllIndexed()) {
       for (size_t i = 0; i < entry.link_count(); ++i) {
-        const std::string_view text = entry.LinkText(i);
+        std::string text;
+        entry.AppendLinkText(i, &text);
         const size_t end = at + text.size();
         if (payload.compare(at, text.size(), text) == 0 &&
             (end == payload.size() || payload[end] == ',')) {

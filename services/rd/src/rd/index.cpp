@@ -79,20 +79,44 @@ bool IsLinkLocal(const linkformat::Uri& base) {
 }
 
 // Multimap helpers: each (key, value) pair is filed at most once.
-template <class MultiMap, class Key>
-void FileOnce(MultiMap& map, const Key& key, int64_t value) {
-  auto [begin, end] = map.equal_range(key);
-  if (std::none_of(begin, end, [value](const auto& item) { return item.second == value; })) {
-    map.emplace(key, value);
+template <class MultiMap, class Bucket>
+void FileOnce(MultiMap& map, const Bucket& bucket, int64_t item) {
+  auto [begin, end] = map.equal_range(bucket);
+  if (std::none_of(begin, end, [item](const auto& entry) { return entry.second == item; })) {
+    map.emplace(bucket, item);
   }
 }
 
-template <class MultiMap, class Key>
-void Unfile(MultiMap& map, const Key& key, int64_t value) {
-  auto [begin, end] = map.equal_range(key);
-  auto it = std::find_if(begin, end, [value](const auto& item) { return item.second == value; });
+template <class MultiMap, class Bucket>
+void Unfile(MultiMap& map, const Bucket& bucket, int64_t item) {
+  auto [begin, end] = map.equal_range(bucket);
+  auto it = std::find_if(begin, end, [item](const auto& entry) { return entry.second == item; });
   if (it != end) {
     map.erase(it);
+  }
+}
+
+// Gives back the slack of vectors and strings grown while parsing: the index keeps registrations
+// for their whole lifetime, so capacity is memory held per registration.
+void ShrinkToFit(Registration& registration) {
+  for (std::string* text : {&registration.device_id, &registration.ep, &registration.sector,
+                            &registration.base, &registration.et, &registration.owner}) {
+    text->shrink_to_fit();
+  }
+  auto shrink_attributes = [](std::vector<linkformat::Attribute>& attributes) {
+    attributes.shrink_to_fit();
+    for (linkformat::Attribute& attribute : attributes) {
+      attribute.name.shrink_to_fit();
+      if (attribute.value) {
+        attribute.value->shrink_to_fit();
+      }
+    }
+  };
+  shrink_attributes(registration.extra);
+  registration.links.shrink_to_fit();
+  for (linkformat::Link& link : registration.links) {
+    link.target.shrink_to_fit();
+    shrink_attributes(link.attributes);
   }
 }
 
@@ -105,11 +129,58 @@ void CheckKey(int64_t key, const char* what) {
 
 }  // namespace
 
-std::optional<std::string_view> IndexedRegistration::Anchor(size_t i) const {
-  if (spans_[i].anchor_begin == kNoAnchor) {
+SplitString IndexedRegistration::Target(size_t i) const {
+  if (resolution_) {
+    const Span& span = resolution_->spans[i];
+    return SplitString{Stored(span.target_begin, span.target_end), {}};
+  }
+  const std::string& target = registration_.links[i].target;
+  if ((FormOf(i) & kTargetAsIs) != 0) {
+    return SplitString{target, {}};
+  }
+  return SplitString{registration_.base, target};
+}
+
+std::optional<SplitString> IndexedRegistration::Anchor(size_t i) const {
+  if (resolution_) {
+    const Span& span = resolution_->spans[i];
+    if (span.anchor_begin == UINT32_MAX) {
+      return std::nullopt;
+    }
+    return SplitString{Stored(span.anchor_begin, span.anchor_end), {}};
+  }
+  const unsigned form = FormOf(i);
+  if ((form & (kAnchorJoined | kAnchorAsIs)) == 0) {
     return std::nullopt;
   }
-  return View(spans_[i].anchor_begin, spans_[i].anchor_end);
+  // ComputeForms only sets an anchor form for a link whose first anchor attribute has a value.
+  const std::string_view anchor = *registration_.links[i].Find("anchor");
+  if ((form & kAnchorAsIs) != 0) {
+    return SplitString{anchor, {}};
+  }
+  return SplitString{registration_.base, anchor};
+}
+
+void IndexedRegistration::AppendLinkText(size_t i, std::string* out) const {
+  if (resolution_) {
+    const Span& span = resolution_->spans[i];
+    out->append(Stored(span.text_begin, span.text_end));
+    return;
+  }
+  const SplitString target = Target(i);
+  out->push_back('<');
+  out->append(target.head).append(target.tail);
+  out->push_back('>');
+  const std::optional<SplitString> anchor = Anchor(i);
+  for (const linkformat::Attribute& attribute : registration_.links[i].attributes) {
+    if (anchor && attribute.value && EqualsIgnoreCase(attribute.name, "anchor")) {
+      AppendQuotedParameter(attribute.name, *anchor, out);
+    } else {
+      AppendParameter(
+          attribute.name,
+          attribute.value ? std::optional<std::string_view>(*attribute.value) : std::nullopt, out);
+    }
+  }
 }
 
 // One indexed (name, value) of a registration; views point into the registration.
@@ -228,39 +299,87 @@ void Index::EraseTokens(const std::vector<Token>& tokens, int64_t key) {
 }
 
 void Index::Resolve(IndexedRegistration& entry) {
-  const Registration& registration = entry.registration_;
-  entry.text_.clear();
-  entry.spans_.clear();
-  entry.spans_.reserve(registration.links.size());
+  ++resolutions_;
+  entry.resolution_.reset();
+  entry.forms_ = 0;
   entry.resolved_ = true;
   entry.link_local_ = false;
-
-  Result<linkformat::Uri> base = linkformat::ParseUri(registration.base);
-  const std::string base_origin = base.ok() ? base->Origin() : std::string();
-  entry.origin_hash_ = Hash(base_origin);
-  if (base.ok()) {
-    entry.link_local_ = IsLinkLocal(*base);
-  } else {
+  Result<linkformat::Uri> base = linkformat::ParseUri(entry.registration_.base);
+  entry.origin_hash_ = Hash(base.ok() ? base->Origin() : std::string());
+  if (!base.ok()) {
     entry.resolved_ = false;
+    StoreResolution(entry, nullptr);
+    return;
   }
+  entry.link_local_ = IsLinkLocal(*base);
+  if (!ComputeForms(entry, *base)) {
+    StoreResolution(entry, &*base);
+  }
+}
 
-  using Span = IndexedRegistration::Span;
+// Records, per link, whether the target and first anchor resolve to "base + reference" or to the
+// reference itself, then checks that the computed text equals what AppendLink writes for the
+// resolved link. False if any link does not fit; the forms are then meaningless.
+bool Index::ComputeForms(IndexedRegistration& entry, const linkformat::Uri& base) {
+  const Registration& registration = entry.registration_;
+  if (registration.links.size() > IndexedRegistration::kMaxComputedLinks) {
+    return false;
+  }
+  std::string expected;
+  std::string computed;
+  for (size_t i = 0; i < registration.links.size(); ++i) {
+    const linkformat::Link& link = registration.links[i];
+    Result<linkformat::Link> shown = linkformat::ToLookupLink(base, link);
+    if (!shown.ok()) {
+      return false;
+    }
+    uint64_t form = 0;
+    if (shown->target == link.target) {
+      form |= IndexedRegistration::kTargetAsIs;
+    } else if (!SplitString{registration.base, link.target}.Equals(shown->target)) {
+      return false;
+    }
+    if (const auto* anchor = link.FindAttribute("anchor"); anchor != nullptr && anchor->value) {
+      const std::string_view resolved = *shown->Find("anchor");
+      if (resolved == *anchor->value) {
+        form |= IndexedRegistration::kAnchorAsIs;
+      } else if (SplitString{registration.base, *anchor->value}.Equals(resolved)) {
+        form |= IndexedRegistration::kAnchorJoined;
+      } else {
+        return false;
+      }
+    }
+    entry.forms_ |= form << (3 * i);
+    expected.clear();
+    linkformat::AppendLink(*shown, &expected);
+    computed.clear();
+    entry.AppendLinkText(i, &computed);
+    if (computed != expected) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Stores every link's lookup form; with no usable base, links are kept as registered.
+void Index::StoreResolution(IndexedRegistration& entry, const linkformat::Uri* base) {
+  auto resolution = std::make_unique<IndexedRegistration::Resolution>();
+  std::string& text = resolution->text;
   // Points [*begin, *end) at `value`: inside the link's own text when it occurs there verbatim
   // (the usual case), else appended after it.
-  auto locate = [&entry](std::string_view value, uint32_t link_begin, uint32_t* begin,
-                         uint32_t* end) {
-    size_t at = entry.text_.find(value, link_begin);
+  auto locate = [&text](std::string_view value, uint32_t link_begin, uint32_t* begin,
+                        uint32_t* end) {
+    size_t at = text.find(value, link_begin);
     if (at == std::string::npos) {
-      at = entry.text_.size();
-      entry.text_.append(value);
+      at = text.size();
+      text.append(value);
     }
     *begin = static_cast<uint32_t>(at);
     *end = static_cast<uint32_t>(at + value.size());
   };
-
-  for (const linkformat::Link& link : registration.links) {
+  for (const linkformat::Link& link : entry.registration_.links) {
     std::optional<linkformat::Link> lookup_link;
-    if (base.ok()) {
+    if (base != nullptr) {
       if (Result<linkformat::Link> resolved = linkformat::ToLookupLink(*base, link);
           resolved.ok()) {
         lookup_link = std::move(*resolved);
@@ -269,35 +388,36 @@ void Index::Resolve(IndexedRegistration& entry) {
       }
     }
     const linkformat::Link& shown = lookup_link ? *lookup_link : link;
-    Span span;
-    span.text_begin = static_cast<uint32_t>(entry.text_.size());
-    linkformat::AppendLink(shown, &entry.text_);
-    span.text_end = static_cast<uint32_t>(entry.text_.size());
+    IndexedRegistration::Span span;
+    span.text_begin = static_cast<uint32_t>(text.size());
+    linkformat::AppendLink(shown, &text);
+    span.text_end = static_cast<uint32_t>(text.size());
     locate(shown.target, span.text_begin, &span.target_begin, &span.target_end);
-    if (OriginOf(shown.target) != base_origin) {
-      span.flags |= IndexedRegistration::kTargetElsewhere;
-    }
     if (const linkformat::Attribute* anchor = shown.FindAttribute("anchor")) {
-      const std::string_view value = anchor->value ? std::string_view(*anchor->value) : "";
-      locate(value, span.text_begin, &span.anchor_begin, &span.anchor_end);
-      if (OriginOf(value) != base_origin) {
-        span.flags |= IndexedRegistration::kAnchorElsewhere;
+      std::string_view value;
+      if (anchor->value) {
+        value = *anchor->value;
       }
+      locate(value, span.text_begin, &span.anchor_begin, &span.anchor_end);
     }
-    entry.spans_.push_back(span);
+    resolution->spans.push_back(span);
   }
-  entry.text_.shrink_to_fit();
+  text.shrink_to_fit();
+  resolution->spans.shrink_to_fit();
+  entry.resolution_ = std::move(resolution);
 }
 
 template <class Op>
 void Index::ForEachElsewhere(const IndexedRegistration& entry, Op&& op) {
-  for (size_t i = 0; i < entry.spans_.size(); ++i) {
-    const uint8_t flags = entry.spans_[i].flags;
-    if ((flags & IndexedRegistration::kTargetElsewhere) != 0) {
-      op(other_targets_, Hash(entry.Target(i)));
+  const std::string base_origin = OriginOf(entry.registration_.base);
+  for (size_t i = 0; i < entry.link_count(); ++i) {
+    if (const std::string target = entry.Target(i).str(); OriginOf(target) != base_origin) {
+      op(other_targets_, Hash(target));
     }
-    if ((flags & IndexedRegistration::kAnchorElsewhere) != 0) {
-      op(other_anchors_, Hash(*entry.Anchor(i)));
+    if (const std::optional<SplitString> anchor = entry.Anchor(i)) {
+      if (const std::string text = anchor->str(); OriginOf(text) != base_origin) {
+        op(other_anchors_, Hash(text));
+      }
     }
   }
 }
@@ -318,7 +438,7 @@ void Index::FileNames(const IndexedRegistration& entry) {
   const Registration& registration = entry.registration_;
   names_[NameKey(registration.ep, registration.sector)] = registration.key;
   if (!registration.device_id.empty()) {
-    device_ids_[registration.device_id] = registration.key;
+    FileOnce(device_ids_, Hash(registration.device_id), registration.key);
   }
 }
 
@@ -328,14 +448,12 @@ void Index::UnfileNames(const IndexedRegistration& entry) {
       it != names_.end() && it->second == registration.key) {
     names_.erase(it);
   }
-  if (auto it = device_ids_.find(registration.device_id);
-      it != device_ids_.end() && it->second == registration.key) {
-    device_ids_.erase(it);
-  }
+  Unfile(device_ids_, Hash(registration.device_id), registration.key);
 }
 
 void Index::Put(Registration registration) {
   CheckKey(registration.key, "registration");
+  ShrinkToFit(registration);
   if (const Registration* other = FindByName(registration.sector, registration.ep);
       other != nullptr && other->key != registration.key) {
     Remove(other->key);
@@ -406,8 +524,14 @@ const Registration* Index::FindByName(std::string_view sector, std::string_view 
 }
 
 const Registration* Index::FindByDeviceId(std::string_view device_id) const {
-  auto it = device_ids_.find(device_id);
-  return it == device_ids_.end() ? nullptr : Find(it->second);
+  auto [begin, end] = device_ids_.equal_range(Hash(device_id));
+  for (auto it = begin; it != end; ++it) {
+    const Registration* registration = Find(it->second);
+    if (registration != nullptr && registration->device_id == device_id) {
+      return registration;
+    }
+  }
+  return nullptr;
 }
 
 void Index::EraseMemberships(const Group& group) {
@@ -560,7 +684,8 @@ bool Index::VisitSpecial(const Criterion& criterion, Visit&& visit) const {
   if (name == "href") {
     if (std::optional<std::string> path = criterion.LocationForm();
         path && StartsWith(*path, kRegistrationPath)) {
-      std::optional<uint64_t> key = ParseNumber(std::string_view(*path).substr(4));
+      const std::string_view location = *path;
+      std::optional<uint64_t> key = ParseNumber(location.substr(kRegistrationPath.size()));
       if (key && *key <= static_cast<uint64_t>(kMaxKey) &&
           entries_.count(static_cast<int64_t>(*key)) != 0 && !visit(static_cast<int64_t>(*key))) {
         return true;

@@ -16,12 +16,15 @@
 //   resolved to that origin), and only targets and anchors with another origin are filed
 //   separately. Exact href/anchor/base searches are thus answered from candidates; prefix
 //   searches on them scan.
-// Each registration's links are resolved against its base (linkformat::ToLookupLink) and
-// serialized once, when Put changes the base or the links, so lookups copy bytes and do no URI
-// work.
+// Each registration's links are resolved against its base (linkformat::ToLookupLink) when Put
+// changes the base or the links; lookups do no URI work. To stay small, the index keeps the
+// resolved form only where it is not simply "base + reference" or the reference itself (a URI):
+// for those links it records which of the two applies, after checking at Put that writing them
+// that way gives exactly the bytes linkformat::AppendLink writes for the resolved link.
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,9 +32,14 @@
 #include <utility>
 #include <vector>
 
+#include "rd/link_writer.hpp"
 #include "rd/lookup_query.hpp"
 #include "rd/posting.hpp"
 #include "rd/registration.hpp"
+
+namespace coapgw::linkformat {
+struct Uri;
+}  // namespace coapgw::linkformat
 
 namespace coapgw::rd {
 
@@ -42,51 +50,59 @@ class IndexedRegistration {
   int64_t key() const { return registration_.key; }
 
   /// Number of links (equal to registration().links.size()).
-  size_t link_count() const { return spans_.size(); }
-  /// Link `i` as resource lookup returns it: link-format, target resolved against the base,
-  /// anchor resolved if present, other attributes unchanged (RFC 9176 §6.1).
-  std::string_view LinkText(size_t i) const {
-    return View(spans_[i].text_begin, spans_[i].text_end);
-  }
+  size_t link_count() const { return registration_.links.size(); }
   /// The resolved target URI of link `i`.
-  std::string_view Target(size_t i) const {
-    return View(spans_[i].target_begin, spans_[i].target_end);
-  }
+  SplitString Target(size_t i) const;
   /// The resolved anchor of link `i`, or nullopt if the link has no anchor attribute.
-  std::optional<std::string_view> Anchor(size_t i) const;
+  std::optional<SplitString> Anchor(size_t i) const;
+  /// Appends link `i` as resource lookup returns it (RFC 9176 §6.1): link-format, target resolved
+  /// against the base, anchor resolved if present, other attributes unchanged; byte for byte what
+  /// linkformat::AppendLink writes for linkformat::ToLookupLink's result.
+  void AppendLinkText(size_t i, std::string* out) const;
 
   /// True if the base URI's host is a link-local address (fe80::/10 or 169.254.0.0/16).
   bool link_local() const { return link_local_; }
   /// False if the base could not be used to resolve every link; such links are kept as
   /// registered (the directory validates bases, so this only guards against bad stored data).
   bool resolved() const { return resolved_; }
+  /// True if the resolved links are stored rather than computed as base + reference (see Index).
+  bool stores_resolution() const { return resolution_ != nullptr; }
 
  private:
   friend class Index;
 
-  static constexpr uint32_t kNoAnchor = UINT32_MAX;
-  enum SpanFlags : uint8_t {
-    kTargetElsewhere = 1,  // the target's Origin differs from the base's: filed separately
-    kAnchorElsewhere = 2,  // likewise for the anchor
+  // How link i's target and first anchor resolve when no Resolution is stored: 3 bits per link.
+  static constexpr size_t kMaxComputedLinks = 21;
+  enum Form : uint8_t {
+    kTargetAsIs = 1,    // the target is a URI, kept byte for byte; else base + target
+    kAnchorJoined = 2,  // the anchor resolves to base + anchor value
+    kAnchorAsIs = 4,    // the anchor is a URI, kept; neither bit: no anchor attribute
   };
-  // Offsets into text_: the link's serialization, its resolved target and anchor.
+  // Resolved links that are not base + reference or the reference itself (e.g. dot segments, a
+  // base with a path), or links the computed form cannot reproduce: stored as AppendLink wrote
+  // them, with offsets of the resolved target and anchor.
   struct Span {
     uint32_t text_begin = 0;
     uint32_t text_end = 0;
     uint32_t target_begin = 0;
     uint32_t target_end = 0;
-    uint32_t anchor_begin = kNoAnchor;
-    uint32_t anchor_end = kNoAnchor;
-    uint8_t flags = 0;
+    uint32_t anchor_begin = UINT32_MAX;  // UINT32_MAX: no anchor
+    uint32_t anchor_end = UINT32_MAX;
+  };
+  struct Resolution {
+    std::string text;
+    std::vector<Span> spans;
   };
 
-  std::string_view View(uint32_t begin, uint32_t end) const {
-    return std::string_view(text_).substr(begin, end - begin);
+  unsigned FormOf(size_t i) const { return static_cast<unsigned>(forms_ >> (3 * i)) & 7U; }
+  std::string_view Stored(uint32_t begin, uint32_t end) const {
+    const std::string_view text = resolution_->text;
+    return text.substr(begin, end - begin);
   }
 
   Registration registration_;
-  std::string text_;  // serialized lookup links, and targets/anchors not found verbatim in them
-  std::vector<Span> spans_;
+  std::unique_ptr<Resolution> resolution_;  // null in the usual case: links are computed
+  uint64_t forms_ = 0;
   uint64_t origin_hash_ = 0;  // hash of the base's Origin
   bool link_local_ = false;
   bool resolved_ = true;
@@ -202,6 +218,8 @@ class Index {
 
   /// Heap bytes held by the secondary indexes' posting lists (for the benchmark).
   size_t PostingHeapBytes() const;
+  /// How many times Put resolved a registration's links (a refresh does not).
+  uint64_t resolutions() const { return resolutions_; }
 
  private:
   // Values indexed for one attribute name.
@@ -217,6 +235,8 @@ class Index {
   void AddTokens(const std::vector<Token>& tokens, int64_t key);
   void EraseTokens(const std::vector<Token>& tokens, int64_t key);
   void Resolve(IndexedRegistration& entry);
+  static bool ComputeForms(IndexedRegistration& entry, const linkformat::Uri& base);
+  static void StoreResolution(IndexedRegistration& entry, const linkformat::Uri* base);
   // Calls op(map, hash) for each target and anchor filed apart from the base's Origin.
   template <class Op>
   void ForEachElsewhere(const IndexedRegistration& entry, Op&& op);
@@ -237,7 +257,7 @@ class Index {
 
   Entries entries_;
   std::map<NameKey, int64_t> names_;
-  std::unordered_map<std::string_view, int64_t> device_ids_;
+  HashPostings device_ids_;  // hash of device_id -> key
   std::map<std::string, NameIndex, std::less<>> attributes_;
   HashPostings origins_;
   HashPostings other_targets_;
@@ -246,6 +266,7 @@ class Index {
   std::map<int64_t, Group> groups_;
   std::map<std::pair<std::string, std::string>, int64_t> group_names_;  // (name, d)
   std::multimap<int64_t, int64_t> memberships_;  // registration key -> group key
+  uint64_t resolutions_ = 0;
 };
 
 }  // namespace coapgw::rd

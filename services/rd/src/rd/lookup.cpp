@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rd/link_writer.hpp"
+
 namespace coapgw::rd {
 
 namespace {
@@ -37,31 +39,16 @@ void StartLink(std::string_view path, int64_t key, std::string* out) {
   out->push_back('>');
 }
 
-bool IsPtokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
+bool Matches(const Criterion& criterion, const SplitString& value) {
+  switch (criterion.kind) {
+    case MatchKind::kExact:
+      return value.Equals(criterion.value);
+    case MatchKind::kPrefix:
+      return value.StartsWith(criterion.value);
+    case MatchKind::kAny:
+      return true;
   }
-  return std::string_view("!#$%&'()*+-./:<=>?@[]^_`{|}~").find(c) != std::string_view::npos;
-}
-
-// ";name=value" as RFC 6690 writes it: a ptoken bare, anything else (or with `quote`) quoted
-// with '"', '\' and control characters backslash-escaped.
-void AppendAttribute(std::string_view name, std::string_view value, bool quote, std::string* out) {
-  out->push_back(';');
-  out->append(name);
-  out->push_back('=');
-  if (!quote && !value.empty() && std::all_of(value.begin(), value.end(), IsPtokenChar)) {
-    out->append(value);
-    return;
-  }
-  out->push_back('"');
-  for (const char c : value) {
-    if (c == '"' || c == '\\' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
-      out->push_back('\\');
-    }
-    out->push_back(c);
-  }
-  out->push_back('"');
+  return false;
 }
 
 // Pagination over the ordered matches: which to write, and when the scan may stop.
@@ -75,7 +62,7 @@ class Pager {
   }
 
   // Counts a match; true if it belongs to the page.
-  bool Take(LookupResult* result) {
+  bool Take(LookupResult* result) const {
     ++result->matched;
     if (result->matched <= skip_) {
       return false;
@@ -124,11 +111,11 @@ class Matcher {
   bool LinkHas(const IndexedRegistration& entry, size_t link, size_t i) const {
     const Criterion& criterion = query_.criteria[i];
     if (criterion.name == "href") {
-      return criterion.Matches(entry.Target(link));
+      return Matches(criterion, entry.Target(link));
     }
     if (criterion.name == "anchor") {
-      const std::optional<std::string_view> anchor = entry.Anchor(link);
-      return anchor && criterion.Matches(*anchor);
+      const std::optional<SplitString> anchor = entry.Anchor(link);
+      return anchor && Matches(criterion, *anchor);
     }
     return HasAttribute(entry.registration().links[link].attributes, criterion);
   }
@@ -156,24 +143,9 @@ class Matcher {
     char* end = std::copy(path.begin(), path.end(), buffer);
     end = std::to_chars(end, buffer + sizeof buffer, key).ptr;
     const std::string_view location(buffer, static_cast<size_t>(end - buffer));
-    const std::string_view wanted = criterion.value;
-    const bool exact = criterion.kind == MatchKind::kExact;
-    if (exact ? location == wanted : location.substr(0, wanted.size()) == wanted) {
-      return true;
-    }
-    // URI form: rd_base + location.
-    const std::string_view base = query_.rd_base;
-    if (base.empty()) {
-      return false;
-    }
-    if (!exact && wanted.size() <= base.size()) {
-      return base.substr(0, wanted.size()) == wanted;
-    }
-    if (wanted.substr(0, base.size()) != base) {
-      return false;
-    }
-    const std::string_view rest = wanted.substr(base.size());
-    return exact ? location == rest : location.substr(0, rest.size()) == rest;
+    // Path form, or URI form under rd_base.
+    return Matches(criterion, SplitString{location, {}}) ||
+           (!query_.rd_base.empty() && Matches(criterion, SplitString{query_.rd_base, location}));
   }
 
   const Criterion& criterion(size_t i) const { return query_.criteria[i]; }
@@ -215,15 +187,18 @@ class Matcher {
 };
 
 // The registrations that can match: the candidates of the most selective criterion (the
-// caller checks every criterion), or all of them (keys == nullopt).
+// caller checks every criterion), or all of them (keys == nullopt) when no criterion narrows the
+// search to a quarter of the registrations.
 struct Candidates {
   std::optional<std::vector<int64_t>> keys;
   size_t size = 0;
 };
 
 Candidates SelectCandidates(const Index& index, const LookupQuery& query) {
+  // Candidates are worth it only when they are few: each costs a map probe, while a scan walks
+  // the map in order and, for a paged query, stops after the page.
   const Criterion* best = nullptr;
-  size_t best_count = index.size();
+  size_t best_count = index.size() / 4;
   for (const Criterion& criterion : query.criteria) {
     const size_t count = index.EstimateCandidates(criterion, best_count);
     if (count < best_count) {
@@ -274,10 +249,10 @@ LookupResult LookupResources(const Index& index, const LookupQuery& query) {
     if (!result.payload.empty()) {
       result.payload.push_back(',');
     }
-    result.payload.append(entry.LinkText(link));
+    entry.AppendLinkText(link, &result.payload);
   };
   const Candidates candidates = SelectCandidates(index, query);
-  result.payload.reserve(ReserveFor(candidates.size, pager, 3 * 80));
+  result.payload.reserve(ReserveFor(candidates.size, pager, size_t{3} * 80));
   ForEachCandidate(index, candidates, [&](const IndexedRegistration& entry) {
     if (!matcher.Visible(entry)) {
       return true;
@@ -320,21 +295,20 @@ LookupResult LookupEndpoints(const Index& index, const LookupQuery& query) {
       std::string& out = result.payload;
       StartLink(kRegistrationPath, registration.key, &out);
       if (!registration.base.empty()) {
-        AppendAttribute("base", registration.base, true, &out);
+        AppendQuotedParameter("base", SplitString{registration.base, {}}, &out);
       }
-      AppendAttribute("ep", registration.ep, false, &out);
+      AppendParameter("ep", registration.ep, &out);
       if (!registration.et.empty()) {
-        AppendAttribute("et", registration.et, false, &out);
+        AppendParameter("et", registration.et, &out);
       }
       for (const linkformat::Attribute& attribute : registration.extra) {
-        if (attribute.value) {
-          AppendAttribute(attribute.name, *attribute.value, false, &out);
-        } else {
-          out.append(";").append(attribute.name);
-        }
+        AppendParameter(
+            attribute.name,
+            attribute.value ? std::optional<std::string_view>(*attribute.value) : std::nullopt,
+            &out);
       }
       if (!registration.sector.empty()) {
-        AppendAttribute("d", registration.sector, false, &out);
+        AppendParameter("d", registration.sector, &out);
       }
       out.append(";rt=core.rd-ep");
     }
@@ -375,12 +349,12 @@ LookupResult LookupGroups(const Index& index, const LookupQuery& query) {
     if (match && pager.Take(&result)) {
       std::string& out = result.payload;
       StartLink(kGroupPath, group.key, &out);
-      AppendAttribute("gp", group.name, false, &out);
+      AppendParameter("gp", group.name, &out);
       if (!group.sector.empty()) {
-        AppendAttribute("d", group.sector, false, &out);
+        AppendParameter("d", group.sector, &out);
       }
       if (!group.base.empty()) {
-        AppendAttribute("base", group.base, true, &out);
+        AppendQuotedParameter("base", SplitString{group.base, {}}, &out);
       }
     }
     if (Pager::Done(result)) {

@@ -94,15 +94,16 @@ std::optional<std::string> Criterion::LocationForm() const {
 
 Result<LookupQuery> LookupQuery::Parse(const std::vector<std::string>& query) {
   LookupQuery parsed;
-  for (const std::string& parameter : query) {
+  for (const std::string& text : query) {
+    const std::string_view parameter = text;
     const size_t equals = parameter.find('=');
-    const std::string name = AsciiLower(std::string_view(parameter).substr(0, equals));
+    const std::string name = AsciiLower(parameter.substr(0, equals));
     std::optional<std::string_view> value;
-    if (equals != std::string::npos) {
-      value = std::string_view(parameter).substr(equals + 1);
+    if (equals != std::string_view::npos) {
+      value = parameter.substr(equals + 1);
     }
     if (name.empty()) {
-      return BadParameter("parameter '" + parameter + "' has no name");
+      return BadParameter("parameter '" + text + "' has no name");
     }
     if (name == "page" || name == "count") {
       std::optional<uint32_t>& slot = name == "page" ? parsed.page : parsed.count;

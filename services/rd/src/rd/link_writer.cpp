@@ -1,0 +1,63 @@
+#include "rd/link_writer.hpp"
+
+#include <algorithm>
+
+namespace coapgw::rd {
+
+namespace {
+
+// RFC 6690 ptokenchar.
+bool IsPtokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'()*+-./:<=>?@[]^_`{|}~").find(c) != std::string_view::npos;
+}
+
+bool IsNamed(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() &&
+         std::equal(name.begin(), name.end(), lower.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a + 32) : a) == b;
+         });
+}
+
+void AppendEscaped(std::string_view text, std::string* out) {
+  for (const char c : text) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out->push_back('\\');
+    }
+    out->push_back(c);
+  }
+}
+
+}  // namespace
+
+void AppendParameter(std::string_view name, std::optional<std::string_view> value,
+                     std::string* out) {
+  if (!value) {
+    out->push_back(';');
+    out->append(name);
+    return;
+  }
+  const bool bare = !IsNamed(name, "anchor") && !IsNamed(name, "title") && !value->empty() &&
+                    std::all_of(value->begin(), value->end(), IsPtokenChar);
+  if (!bare) {
+    AppendQuotedParameter(name, SplitString{*value, {}}, out);
+    return;
+  }
+  out->push_back(';');
+  out->append(name);
+  out->push_back('=');
+  out->append(*value);
+}
+
+void AppendQuotedParameter(std::string_view name, const SplitString& value, std::string* out) {
+  out->push_back(';');
+  out->append(name);
+  out->append("=\"");
+  AppendEscaped(value.head, out);
+  AppendEscaped(value.tail, out);
+  out->push_back('"');
+}
+
+}  // namespace coapgw::rd
