@@ -742,6 +742,13 @@ TEST_F(PgStoreTest, AnUnreachableDatabaseIsReportedWithoutItsPassword) {
   EXPECT_EQ(saved.error().message.find("s3cret"), std::string::npos);
   EXPECT_FALSE(store.available());
   EXPECT_EQ(store.redacted_url().find("s3cret"), std::string::npos);
+
+  // libpq quotes a malformed part of the URL in its message; the password must not get out.
+  PgStore malformed("postgresql://coapgw:s3cret%zz@127.0.0.1:1/nowhere", TestOptions());
+  Result<StoredState> refused = malformed.Load();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(refused.error().message.find("s3cret"), std::string::npos) << refused.error().message;
 }
 
 // ---- helpers of the store (no database needed, but they live with it) ------------------------
@@ -752,11 +759,21 @@ TEST(PgUtilTest, RedactsPasswordsInEveryUrlForm) {
   EXPECT_EQ(RedactDatabaseUrl("postgres://rd@db/rd?password=x%20y&sslmode=disable"),
             "postgres://rd@db/rd?password=***&sslmode=disable");
   EXPECT_EQ(RedactDatabaseUrl("postgresql://rd:secret@[::1]"), "postgresql://rd:***@[::1]");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://h/db?user=rd@x"), "postgresql://h/db?user=rd@x");
   EXPECT_EQ(RedactDatabaseUrl("postgresql:///rd"), "postgresql:///rd");
   EXPECT_EQ(RedactDatabaseUrl("host=db user=rd password=secret dbname=rd"),
             "host=db user=rd password=*** dbname=rd");
   EXPECT_EQ(RedactDatabaseUrl("host=db password = 'it\\'s a secret' dbname=rd"),
-            "host=db password=*** dbname=rd");
+            "host=db password = *** dbname=rd");
+  EXPECT_EQ(RedactDatabaseUrl("host=db passwordless=1"), "host=db passwordless=1");
+}
+
+TEST(PgUtilTest, RedactsPasswordsQuotedInMessages) {
+  EXPECT_EQ(
+      RedactPasswords("invalid percent-encoded token: \"s3%zz\"", "postgresql://rd:s3%zz@db/rd"),
+      "invalid percent-encoded token: \"***\"");
+  EXPECT_EQ(RedactPasswords("x 'it\\'s' y it\\'s", "password='it\\'s'"), "x '***' y ***");
+  EXPECT_EQ(RedactPasswords("nothing to hide", "host=db"), "nothing to hide");
 }
 
 TEST(PgUtilTest, AddsConnectParametersUnlessTheUrlSetsThem) {

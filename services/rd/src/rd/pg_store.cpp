@@ -241,6 +241,11 @@ Error SqlFailure(const char* op, const pqxx::sql_error& error) {
                        (state.empty() ? std::string("unknown") : state) + ")");
 }
 
+// A libpq/libpqxx exception's message for a log line or an error: one line, no password.
+std::string Describe(const std::exception& e, std::string_view url) {
+  return RedactPasswords(OneLine(e.what()), url);
+}
+
 Error Unavailable(std::string message) {
   return MakeError(ErrorCode::kUnavailable, std::move(message));
 }
@@ -640,7 +645,7 @@ class PgStore::Writer {
       connection_ = std::move(connection);
     } catch (const std::exception& e) {
       available_.store(false, std::memory_order_release);
-      last_error_ = OneLine(e.what());
+      last_error_ = Describe(e, url_);
       if (!down_) {
         down_ = true;
         disconnects_.fetch_add(1, std::memory_order_relaxed);
@@ -700,7 +705,7 @@ class PgStore::Writer {
       txn.exec("SELECT 1");
       last_used_ = SteadyClock::now();
     } catch (const std::exception& e) {
-      Lost(OneLine(e.what()));
+      Lost(Describe(e, url_));
     }
   }
 
@@ -819,7 +824,7 @@ class PgStore::Writer {
       txn.commit();
       return attempt;
     } catch (const pqxx::broken_connection& e) {
-      return ConnectionLost("database connection lost: " + OneLine(e.what()));
+      return ConnectionLost("database connection lost: " + Describe(e, url_));
     } catch (const pqxx::in_doubt_error& e) {
       return ConnectionLost(
           "database connection lost during COMMIT: the write may or may not have been applied");
@@ -840,10 +845,10 @@ class PgStore::Writer {
       return attempt;
     } catch (const std::exception& e) {
       if (!connection_->is_open()) {
-        return ConnectionLost("database connection lost: " + OneLine(e.what()));
+        return ConnectionLost("database connection lost: " + Describe(e, url_));
       }
       attempt.kind = Attempt::kBatchFailed;
-      attempt.error = MakeError(ErrorCode::kInternal, "RD store: " + OneLine(e.what()));
+      attempt.error = MakeError(ErrorCode::kInternal, "RD store: " + Describe(e, url_));
       return attempt;
     }
   }
@@ -929,8 +934,8 @@ Result<std::unique_ptr<pqxx::connection>> OpenConnection(const std::string& url,
   try {
     return std::make_unique<pqxx::connection>(url);
   } catch (const std::exception& e) {
-    return MakeError(ErrorCode::kUnavailable, "cannot connect to the RD database " + redacted_url +
-                                                  ": " + OneLine(e.what()));
+    return MakeError(ErrorCode::kUnavailable,
+                     "cannot connect to the RD database " + redacted_url + ": " + Describe(e, url));
   }
 }
 
@@ -1026,9 +1031,10 @@ Result<StoredState> PgStore::Load() {
     return state;
   } catch (const pqxx::broken_connection& e) {
     return MakeError(ErrorCode::kUnavailable,
-                     "RD database connection lost while loading: " + OneLine(e.what()));
+                     "RD database connection lost while loading: " + Describe(e, writer_->url()));
   } catch (const std::exception& e) {
-    return MakeError(ErrorCode::kInternal, "loading the RD state failed: " + OneLine(e.what()));
+    return MakeError(ErrorCode::kInternal,
+                     "loading the RD state failed: " + Describe(e, writer_->url()));
   }
 }
 

@@ -1,7 +1,9 @@
 #include "rd/pg_util.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstddef>
+#include <vector>
 
 namespace coapgw::rd {
 namespace {
@@ -24,16 +26,22 @@ bool StartsWithIgnoringCase(std::string_view text, size_t at, std::string_view p
   return true;
 }
 
-// Masks every "password=<value>" in a key/value string: the value runs to the next blank, or is
-// a single-quoted string with backslash escapes.
-std::string RedactKeyValues(std::string_view text) {
-  std::string out;
-  size_t i = 0;
-  while (i < text.size()) {
-    const bool at_word_start = i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' ||
-                               text[i - 1] == '\n' || text[i - 1] == '&' || text[i - 1] == '?';
+bool IsBlank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// [begin, end) of a password value in a connection string.
+struct Span {
+  size_t begin;
+  size_t end;
+};
+
+// Every "password=<value>" from `from` on, in key/value syntax (a blank-separated value or a
+// single-quoted one with backslash escapes) or in a URI's query ('&'-separated).
+void FindPasswordParameters(std::string_view text, size_t from, std::vector<Span>& spans) {
+  for (size_t i = from; i < text.size(); ++i) {
+    const bool at_word_start = i == from || IsBlank(text[i - 1]) || text[i - 1] == '&';
     if (!at_word_start || !StartsWithIgnoringCase(text, i, "password")) {
-      out.push_back(text[i++]);
       continue;
     }
     size_t j = i + 8;
@@ -41,58 +49,81 @@ std::string RedactKeyValues(std::string_view text) {
       ++j;
     }
     if (j >= text.size() || text[j] != '=') {
-      out.push_back(text[i++]);
       continue;
     }
     ++j;
     while (j < text.size() && text[j] == ' ') {
       ++j;
     }
-    out.append("password=").append(kMask);
+    const size_t begin = j;
     if (j < text.size() && text[j] == '\'') {
       ++j;
       while (j < text.size() && text[j] != '\'') {
         j += text[j] == '\\' ? 2 : 1;
       }
-      ++j;
+      j = std::min(j + 1, text.size());
     } else {
-      while (j < text.size() && text[j] != ' ' && text[j] != '\t' && text[j] != '&') {
+      while (j < text.size() && !IsBlank(text[j]) && text[j] != '&') {
         ++j;
       }
     }
+    spans.push_back({begin, j});
     i = j;
   }
-  return out;
+}
+
+// Where the passwords of a connection string are, in order.
+std::vector<Span> PasswordSpans(std::string_view url) {
+  std::vector<Span> spans;
+  size_t parameters_from = 0;
+  if (IsUri(url)) {
+    const size_t authority = url.find("://") + 3;
+    const size_t authority_end = std::min(url.find_first_of("/?", authority), url.size());
+    // The user information ends at the last '@' of the authority; a password follows its ':'.
+    const size_t at = url.substr(0, authority_end).rfind('@');
+    if (at != std::string_view::npos && at >= authority) {
+      const size_t colon = url.find(':', authority);
+      if (colon < at) {
+        spans.push_back({colon + 1, at});
+      }
+    }
+    parameters_from = url.find('?', authority_end);
+    if (parameters_from == std::string_view::npos) {
+      return spans;
+    }
+    ++parameters_from;
+  }
+  FindPasswordParameters(url, parameters_from, spans);
+  return spans;
 }
 
 }  // namespace
 
 std::string RedactDatabaseUrl(std::string_view url) {
-  if (!IsUri(url)) {
-    return RedactKeyValues(url);
-  }
   std::string out;
-  const size_t authority = url.find("://") + 3;
-  const size_t authority_end = url.find_first_of("/?", authority);
-  const std::string_view host_part = url.substr(authority, authority_end - authority);
-  out.append(url.substr(0, authority));
-  // The user information ends at the last '@' of the authority; a password follows its ':'.
-  const size_t at = host_part.rfind('@');
-  if (at != std::string_view::npos) {
-    const std::string_view user_info = host_part.substr(0, at);
-    const size_t colon = user_info.find(':');
-    out.append(user_info.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      out.append(":").append(kMask);
+  size_t copied = 0;
+  for (const Span& span : PasswordSpans(url)) {
+    out.append(url.substr(copied, span.begin - copied)).append(kMask);
+    copied = span.end;
+  }
+  return out.append(url.substr(copied));
+}
+
+std::string RedactPasswords(std::string text, std::string_view url) {
+  for (const Span& span : PasswordSpans(url)) {
+    std::string_view password = url.substr(span.begin, span.end - span.begin);
+    if (password.size() >= 2 && password.front() == '\'' && password.back() == '\'') {
+      password = password.substr(1, password.size() - 2);
     }
-    out.append(host_part.substr(at));
-  } else {
-    out.append(host_part);
+    if (password.empty()) {
+      continue;
+    }
+    for (size_t at = text.find(password); at != std::string::npos;
+         at = text.find(password, at + kMask.size())) {
+      text.replace(at, password.size(), kMask);
+    }
   }
-  if (authority_end != std::string_view::npos) {
-    out.append(RedactKeyValues(url.substr(authority_end)));
-  }
-  return out;
+  return text;
 }
 
 std::string WithConnectParameter(std::string url, std::string_view key, std::string_view value) {

@@ -14,6 +14,10 @@ namespace coapgw::rd {
 /// "host=... password=secret") with every password replaced by "***", for logs and errors.
 std::string RedactDatabaseUrl(std::string_view url);
 
+/// `text` (e.g. a libpq error message, which may quote a malformed part of the connection
+/// string) with every password of `url`, as written there, replaced by "***".
+std::string RedactPasswords(std::string text, std::string_view url);
+
 /// `url` with the connection parameter key=value added, unless `url` already sets `key` (the
 /// operator's choice wins). `value` must need no quoting or percent-encoding.
 std::string WithConnectParameter(std::string url, std::string_view key, std::string_view value);
