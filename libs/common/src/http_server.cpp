@@ -26,12 +26,14 @@ constexpr auto kConnectionTimeout = std::chrono::seconds(5);
 
 std::string HttpResponse(int status, const char* reason, const std::string& content_type,
                          const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " +
-         content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\n\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + content_type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+         body;
 }
 
-void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+void SetNonBlocking(int fd) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 
 }  // namespace
 
@@ -176,8 +178,8 @@ void HttpServer::Run() {
         continue;
       }
       Connection& connection = connections[fd];
-      bool done = (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 &&
-                  (fds[i].revents & POLLIN) == 0;
+      bool done =
+          (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (fds[i].revents & POLLIN) == 0;
       if (!done && connection.out.empty()) {
         char buffer[2048];
         const ssize_t n = read(fd, buffer, sizeof buffer);

@@ -109,8 +109,9 @@ Result<Level> ParseLevel(std::string_view text) {
   if (text == "off") {
     return Level::kOff;
   }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "'" + std::string(text) + "' is not a log level (debug, info, warn, error, off)");
+  return MakeError(
+      ErrorCode::kInvalidArgument,
+      "'" + std::string(text) + "' is not a log level (debug, info, warn, error, off)");
 }
 
 Result<Format> ParseFormat(std::string_view text) {
@@ -129,9 +130,13 @@ void Configure(Level level, Format format) {
   g_format.store(static_cast<int>(format));
 }
 
-bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
+bool Enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load();
+}
 
-void SetOutputFdForTest(int fd) { g_fd.store(fd); }
+void SetOutputFdForTest(int fd) {
+  g_fd.store(fd);
+}
 
 void Write(Level level, std::string_view component, std::string_view message, Fields fields) {
   if (!Enabled(level)) {

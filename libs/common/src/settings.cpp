@@ -156,8 +156,8 @@ void Settings::Validate() {
     const auto found = values_.find(spec.env);
     if (found == values_.end()) {
       if (spec.required) {
-        throw SettingsError(spec.env + " is required (or " + FlagName(spec.env) + "): " +
-                            spec.help);
+        throw SettingsError(spec.env + " is required (or " + FlagName(spec.env) +
+                            "): " + spec.help);
       }
       continue;
     }

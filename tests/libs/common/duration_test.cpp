@@ -1,8 +1,8 @@
 #include "coapgw/common/duration.hpp"
 
-#include <gtest/gtest.h>
-
 #include <ostream>
+
+#include <gtest/gtest.h>
 
 namespace coapgw {
 namespace {
@@ -12,7 +12,9 @@ struct DurationCase {
   long long ms;
 };
 
-std::ostream& operator<<(std::ostream& out, const DurationCase& value) { return out << value.text; }
+std::ostream& operator<<(std::ostream& out, const DurationCase& value) {
+  return out << value.text;
+}
 
 class ParseDurationTest : public testing::TestWithParam<DurationCase> {};
 

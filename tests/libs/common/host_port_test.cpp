@@ -24,8 +24,8 @@ TEST(HostPortTest, ParsesIpv4HostnameAndIpv6) {
 }
 
 TEST(HostPortTest, RejectsMissingOrBadPortAndBareIpv6) {
-  for (const char* bad : {"localhost", "host:", "host:99999", "host:12a", "::1:5683", "[::1]5683",
-                          "[::1"}) {
+  for (const char* bad :
+       {"localhost", "host:", "host:99999", "host:12a", "::1:5683", "[::1]5683", "[::1"}) {
     const auto parsed = ParseHostPort(bad);
     EXPECT_FALSE(parsed.ok()) << bad;
   }

@@ -1,12 +1,13 @@
 #include "coapgw/common/http_server.hpp"
 
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace coapgw {
 namespace {

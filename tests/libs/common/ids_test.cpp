@@ -1,9 +1,9 @@
 #include "coapgw/common/ids.hpp"
 
-#include <gtest/gtest.h>
-
 #include <regex>
 #include <set>
+
+#include <gtest/gtest.h>
 
 namespace coapgw {
 namespace {

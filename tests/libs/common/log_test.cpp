@@ -1,9 +1,10 @@
 #include "coapgw/common/log.hpp"
 
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace coapgw::log {
 namespace {

@@ -1,8 +1,8 @@
 #include "coapgw/common/settings.hpp"
 
-#include <gtest/gtest.h>
-
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace coapgw {
 namespace {
@@ -31,8 +31,8 @@ TEST(SettingsTest, FlagNameFollowsTheEnvironmentName) {
 
 TEST(SettingsTest, DefaultsApplyAndEnvironmentOverrides) {
   Settings settings = MakeSettings();
-  EXPECT_FALSE(Load(settings, {}, {"COAPGW_DATABASE_URL=postgres://x", "COAPGW_PING_MISSES=5",
-                                   "UNRELATED=1"}));
+  EXPECT_FALSE(Load(settings, {},
+                    {"COAPGW_DATABASE_URL=postgres://x", "COAPGW_PING_MISSES=5", "UNRELATED=1"}));
   EXPECT_EQ(settings.String("COAPGW_RD_LISTEN"), "0.0.0.0:5683");
   EXPECT_EQ(settings.Duration("COAPGW_PING_INTERVAL"), Millis(10000));
   EXPECT_EQ(settings.Int("COAPGW_PING_MISSES"), 5);

@@ -1,9 +1,10 @@
 #include "coapgw/common/stop_signal.hpp"
 
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace coapgw {
 namespace {

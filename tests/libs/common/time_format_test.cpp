@@ -23,9 +23,9 @@ TEST(TimeFormatTest, ParsesWhatItFormatsAndOffsets) {
 }
 
 TEST(TimeFormatTest, RejectsMalformedTimestamps) {
-  for (const char* bad : {"", "2017-07-20", "2017-07-20T12:38:37", "2017-13-20T12:38:37Z",
-                          "2017-07-20T12:38:37.Z", "2017-07-20T12:38:37Zjunk",
-                          "2017-07-20 12:38:37Z"}) {
+  for (const char* bad :
+       {"", "2017-07-20", "2017-07-20T12:38:37", "2017-13-20T12:38:37Z", "2017-07-20T12:38:37.Z",
+        "2017-07-20T12:38:37Zjunk", "2017-07-20 12:38:37Z"}) {
     EXPECT_FALSE(ParseRfc3339(bad).has_value()) << bad;
   }
 }

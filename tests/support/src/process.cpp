@@ -152,12 +152,16 @@ std::string Process::Stderr() const {
 }
 
 bool Process::WaitForStderr(const std::string& text, std::chrono::milliseconds timeout) {
-  return WaitUntil(
-      [&] { return Stderr().find(text) != std::string::npos || !running(); }, timeout) &&
+  return WaitUntil([&] { return Stderr().find(text) != std::string::npos || !running(); },
+                   timeout) &&
          Stderr().find(text) != std::string::npos;
 }
 
-uint16_t FreeTcpPort() { return FreePort(SOCK_STREAM); }
-uint16_t FreeUdpPort() { return FreePort(SOCK_DGRAM); }
+uint16_t FreeTcpPort() {
+  return FreePort(SOCK_STREAM);
+}
+uint16_t FreeUdpPort() {
+  return FreePort(SOCK_DGRAM);
+}
 
 }  // namespace coapgw::test

@@ -38,8 +38,7 @@ class MetricsRegistry {
   /// empty or the inside of the braces (`topic="rd.device.registered"`).
   Counter& AddCounter(const std::string& name, const std::string& help,
                       const std::string& labels = "");
-  Gauge& AddGauge(const std::string& name, const std::string& help,
-                  const std::string& labels = "");
+  Gauge& AddGauge(const std::string& name, const std::string& help, const std::string& labels = "");
 
   /// The whole registry in the text exposition format.
   std::string Render() const;

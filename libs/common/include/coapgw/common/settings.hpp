@@ -25,7 +25,7 @@ struct SettingSpec {
   std::string default_value;  // empty and not required: the setting is unset by default
   SettingKind kind = SettingKind::kString;
   bool required = false;
-  bool secret = false;        // never printed back (passwords, URLs with credentials)
+  bool secret = false;          // never printed back (passwords, URLs with credentials)
   int64_t min_int = INT64_MIN;  // bounds for kInt
   int64_t max_int = INT64_MAX;
 };
