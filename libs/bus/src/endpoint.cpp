@@ -1,7 +1,5 @@
 #include "coapgw/bus/endpoint.hpp"
 
-#include <cstdlib>
-
 namespace coapgw::bus {
 namespace {
 
@@ -17,12 +15,14 @@ bool IsPort(std::string_view text) {
   if (text.empty() || text.size() > 5) {
     return false;
   }
+  unsigned port = 0;
   for (const char ch : text) {
     if (ch < '0' || ch > '9') {
       return false;
     }
+    port = port * 10 + static_cast<unsigned>(ch - '0');
   }
-  return std::atoi(std::string(text).c_str()) <= 65535;
+  return port <= 65535;
 }
 
 }  // namespace
@@ -53,13 +53,13 @@ Status CheckEndpoint(std::string_view endpoint) {
   return Status::Ok();
 }
 
-void AddPubEndpointSetting(Settings& settings, std::string help) {
+void AddPubEndpointSetting(Settings& settings, const std::string& help) {
   settings.Add({kPubEndpointSetting,
                 help.empty() ? "bus endpoint publishers connect to (coapgw-bus binds it)" : help,
                 kDefaultPubEndpoint});
 }
 
-void AddSubEndpointSetting(Settings& settings, std::string help) {
+void AddSubEndpointSetting(Settings& settings, const std::string& help) {
   settings.Add({kSubEndpointSetting,
                 help.empty() ? "bus endpoint subscribers connect to (coapgw-bus binds it)" : help,
                 kDefaultSubEndpoint});

@@ -1,5 +1,6 @@
 #include "coapgw/bus/envelope.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "coapgw/common/time_format.hpp"
@@ -27,15 +28,7 @@ std::string_view View(const rapidjson::Value& value) {
 }  // namespace
 
 bool IsValidName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (const char ch : name) {
-    if (!IsNameChar(ch)) {
-      return false;
-    }
-  }
-  return true;
+  return !name.empty() && std::all_of(name.begin(), name.end(), IsNameChar);
 }
 
 bool IsValidTopic(std::string_view topic) {

@@ -33,7 +33,7 @@ class SubscriberTest : public testing::Test {
   }
 
   std::unique_ptr<Subscriber> Connect(const std::vector<std::string>& prefixes,
-                                      SubscriberOptions options = {}) {
+                                      const SubscriberOptions& options = {}) {
     auto subscriber = std::make_unique<Subscriber>(context_, endpoint_, prefixes, options);
     for (size_t i = 0; i < prefixes.size(); ++i) {
       zmq::message_t subscription;

@@ -1,9 +1,9 @@
 // coapgw-bus as a process: the real binary, real publisher processes (bus_test_peer), ZeroMQ over
 // loopback TCP on free ports.
 
-#include <signal.h>
 #include <sys/wait.h>
 
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -121,7 +121,9 @@ TEST_F(BusServiceTest, ABadSettingExitsNonZeroWithOneLineNamingIt) {
     Process bus({test::BinaryPath("coapgw-bus")}, {{name, value}});
     EXPECT_EQ(bus.Wait(kStopTimeout), 2) << name;
     const std::string text = bus.Stderr();
-    const size_t first = text.find(name + ": '" + value + "'");
+    const std::string line =
+        name + ": '" + value + "'";  // NOLINT(performance-inefficient-string-concatenation)
+    const size_t first = text.find(line);
     EXPECT_NE(first, std::string::npos) << text;
     EXPECT_EQ(text.find(name, first + 1), std::string::npos) << "more than one line:\n" << text;
   }

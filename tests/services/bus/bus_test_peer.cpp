@@ -31,22 +31,13 @@ bool Sync(coapgw::bus::Publisher& publisher, coapgw::bus::Subscriber& subscriber
   return false;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: %s PUB SUB NAME COUNT INTERVAL_MS\n", argv[0]);
-    return 2;
-  }
+int Run(const std::string& pub, const std::string& sub, const std::string& name, uint64_t count,
+        milliseconds interval) {
   coapgw::StopSignal stop;
   coapgw::log::Configure(coapgw::log::Level::kWarn, coapgw::log::Format::kText);
-  const std::string name = argv[3];
-  const uint64_t count = std::strtoull(argv[4], nullptr, 10);
-  const milliseconds interval(std::strtoll(argv[5], nullptr, 10));
-
   zmq::context_t context(1);
-  coapgw::bus::Publisher publisher(context, argv[1], name);
-  coapgw::bus::Subscriber subscriber(context, argv[2], {"peer.sync." + name});
+  coapgw::bus::Publisher publisher(context, pub, name);
+  coapgw::bus::Subscriber subscriber(context, sub, {"peer.sync." + name});
   if (!Sync(publisher, subscriber, "peer.sync." + name)) {
     std::fprintf(stderr, "never synced\n");
     return 3;
@@ -65,4 +56,20 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "done %llu\n", static_cast<unsigned long long>(n));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: %s PUB SUB NAME COUNT INTERVAL_MS\n", argv[0]);
+    return 2;
+  }
+  try {
+    return Run(argv[1], argv[2], argv[3], std::strtoull(argv[4], nullptr, 10),
+               milliseconds(std::strtoll(argv[5], nullptr, 10)));
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bus_test_peer: %s\n", error.what());
+    return 1;
+  }
 }

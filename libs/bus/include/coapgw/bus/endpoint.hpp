@@ -22,9 +22,9 @@ Status CheckEndpoint(std::string_view endpoint);
 
 /// Declares COAPGW_BUS_PUB (publishers connect there) with its default; `help` replaces the
 /// default help line (coapgw-bus binds it rather than connecting).
-void AddPubEndpointSetting(Settings& settings, std::string help = "");
+void AddPubEndpointSetting(Settings& settings, const std::string& help = "");
 /// Declares COAPGW_BUS_SUB (subscribers connect there) with its default.
-void AddSubEndpointSetting(Settings& settings, std::string help = "");
+void AddSubEndpointSetting(Settings& settings, const std::string& help = "");
 
 /// The value of an endpoint setting, validated with CheckEndpoint. Throws SettingsError with one
 /// line naming the setting, so RunService exits 2.

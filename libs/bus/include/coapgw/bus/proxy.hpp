@@ -41,6 +41,8 @@ class Proxy {
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
+  Proxy(Proxy&&) = delete;
+  Proxy& operator=(Proxy&&) = delete;
 
   /// The endpoints actually bound (a port 0 or `*` resolved to the real port).
   const std::string& pub_endpoint() const { return pub_endpoint_; }

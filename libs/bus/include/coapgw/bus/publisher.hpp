@@ -45,8 +45,11 @@ class Publisher {
   Publisher(zmq::context_t& context, const std::string& endpoint, std::string_view service_name,
             PublisherOptions options = {});
 
+  ~Publisher() = default;
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
+  Publisher(Publisher&&) = delete;
+  Publisher& operator=(Publisher&&) = delete;
 
   /// Wraps `data_json` (one serialized JSON object, used as is) in the envelope and sends
   /// [topic][envelope]. Errors: kInvalidArgument for a bad topic or data that is not an object

@@ -34,6 +34,7 @@ struct Message {
   /// First message of this (publisher, topic) stream: a baseline.
   bool first_on_topic = false;
 
+  /// The "data" object. Only for messages returned by Subscriber::Receive, which checked it.
   const rapidjson::Value& data() const { return document.FindMember("data")->value; }
 };
 
@@ -70,8 +71,11 @@ class Subscriber {
   Subscriber(zmq::context_t& context, const std::string& endpoint,
              const std::vector<std::string>& topic_prefixes, SubscriberOptions options = {});
 
+  ~Subscriber() = default;
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
+  Subscriber(Subscriber&&) = delete;
+  Subscriber& operator=(Subscriber&&) = delete;
 
   /// The next valid message, waiting at most `timeout` (0: only what is already queued).
   /// nullopt on timeout or when the ZeroMQ context is shut down (see terminated()).
