@@ -1,10 +1,7 @@
 // coapgw-bus as a process: the real binary, real publisher processes (bus_test_peer), ZeroMQ over
 // loopback TCP on free ports.
 
-#include <sys/wait.h>
-
 #include <csignal>
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +12,7 @@
 #include "bus_testing.hpp"
 #include "coapgw/bus/publisher.hpp"
 #include "coapgw/bus/subscriber.hpp"
+#include "coapgw/test/command.hpp"
 #include "coapgw/test/http.hpp"
 #include "coapgw/test/process.hpp"
 #include "coapgw/test/wait.hpp"
@@ -27,25 +25,9 @@ using test::Process;
 constexpr milliseconds kStartTimeout{5000};
 constexpr milliseconds kStopTimeout{5000};
 
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout and stderr
-};
-
-Output RunToEnd(const std::string& arguments) {
-  Output output;
-  FILE* pipe = popen((test::BinaryPath("coapgw-bus") + " " + arguments + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    return output;
-  }
-  char buffer[512];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output.text.append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return output;
+// coapgw-bus run to its end with `arguments`.
+test::CommandOutput RunBusToEnd(const std::string& arguments) {
+  return test::RunCommand(test::BinaryPath("coapgw-bus") + " " + arguments);
 }
 
 // The highest "published N" a bus_test_peer has printed.
@@ -100,7 +82,7 @@ class BusServiceTest : public testing::Test {
 };
 
 TEST_F(BusServiceTest, HelpListsEverySettingAndExitsZero) {
-  const Output help = RunToEnd("--help");
+  const test::CommandOutput help = RunBusToEnd("--help");
   EXPECT_EQ(help.exit_code, 0);
   for (const char* setting :
        {"COAPGW_BUS_PUB", "--bus-pub", "COAPGW_BUS_SUB", "--bus-sub", "COAPGW_BUS_HWM",
@@ -108,7 +90,7 @@ TEST_F(BusServiceTest, HelpListsEverySettingAndExitsZero) {
         "tcp://127.0.0.1:7101"}) {
     EXPECT_NE(help.text.find(setting), std::string::npos) << setting << " in\n" << help.text;
   }
-  const Output version = RunToEnd("--version");
+  const test::CommandOutput version = RunBusToEnd("--version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_EQ(version.text.rfind("coapgw-bus ", 0), 0U) << version.text;
 }
