@@ -8,14 +8,17 @@
 // What is indexed, per registration:
 // - by key (iteration in key order), by (sector, ep), by device id;
 // - an inverted index (lower-case attribute name, value) -> keys over the endpoint attributes d,
-//   et and the extra attributes, and over every link attribute except anchor; relation-type
-//   values (rel, rev, rt, if) are split on whitespace; attributes without a value (or with an
-//   empty relation-type list) are indexed as "present";
+//   et and the extra attributes, and over the link attributes, all but those called href or
+//   anchor (which always mean the location, the resolved target and the resolved anchor);
+//   relation-type values (rel, rev, rt, if) are split on whitespace; attributes without a value
+//   (or with an empty relation-type list) are indexed as "present". Each distinct value costs a
+//   map node, so attributes with a value per device (title, serial numbers) cost ~100 B each;
 // - ep through the (sector, ep) index; base, link targets and anchors through hashes: a
 //   registration is filed under the Origin of its base (which covers every target or anchor
 //   resolved to that origin), and only targets and anchors with another origin are filed
 //   separately. Exact href/anchor/base searches are thus answered from candidates; prefix
-//   searches on them scan.
+//   searches on them scan;
+// - group membership (registration key -> groups), for gp searches and GroupsOf.
 // Each registration's links are resolved against its base (linkformat::ToLookupLink) when Put
 // changes the base or the links; lookups do no URI work. To stay small, the index keeps the
 // resolved form only where it is not simply "base + reference" or the reference itself (a URI):
