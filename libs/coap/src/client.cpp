@@ -164,9 +164,6 @@ struct SessionEntry {
   Endpoint endpoint;
   int users = 0;
   Clock::time_point last_used;
-  // libcoap keeps pointers into the PSK set-up data: the bytes live here as long as the session.
-  std::string psk_identity;
-  std::string psk_key;
 };
 
 struct Exchange {
@@ -230,15 +227,14 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
     auto entry = std::make_unique<SessionEntry>();
     entry->key = key;
     entry->endpoint = endpoint;
-    entry->psk_identity = std::move(credentials.identity);
-    entry->psk_key = std::move(credentials.key);
     if (endpoint.transport == Transport::kDtls) {
+      const PskCredentials& stored = StorePsk(std::move(credentials));
       coap_dtls_cpsk_t setup{};
       setup.version = COAP_DTLS_CPSK_SETUP_VERSION;
-      setup.psk_info.identity.s = reinterpret_cast<const uint8_t*>(entry->psk_identity.data());
-      setup.psk_info.identity.length = entry->psk_identity.size();
-      setup.psk_info.key.s = reinterpret_cast<const uint8_t*>(entry->psk_key.data());
-      setup.psk_info.key.length = entry->psk_key.size();
+      setup.psk_info.identity.s = reinterpret_cast<const uint8_t*>(stored.identity.data());
+      setup.psk_info.identity.length = stored.identity.size();
+      setup.psk_info.key.s = reinterpret_cast<const uint8_t*>(stored.key.data());
+      setup.psk_info.key.length = stored.key.size();
       entry->session =
           coap_new_client_session_psk2(core.ctx, nullptr, &*address, COAP_PROTO_DTLS, &setup);
     } else {
@@ -261,6 +257,19 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
     sessions.emplace(std::move(key), std::move(entry));
     ScheduleIdleSweep();
     return result;
+  }
+
+  // libcoap keeps pointers into a session's PSK set-up data, and a dropped session may outlive its
+  // entry (queued messages hold it): the bytes live as long as the Client, once per credential.
+  const PskCredentials& StorePsk(PskCredentials credentials) {
+    std::string id = credentials.identity;
+    id.push_back('\0');
+    id += credentials.key;
+    auto& slot = psk_storage[id];
+    if (slot == nullptr) {
+      slot = std::make_unique<PskCredentials>(std::move(credentials));
+    }
+    return *slot;
   }
 
   void ScheduleIdleSweep() {
@@ -463,9 +472,14 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
     if (exchange == nullptr) {
       return;
     }
-    // A peer that reset us is alive: keep the session. Otherwise stop libcoap retransmitting to
-    // it (when nothing else uses the session).
-    Release(exchange->session_key, failure != Failure::kReset && failure != Failure::kCancelled);
+    // A peer that reset us is alive, and a relation being deregistered needs its session: keep it.
+    // Otherwise stop libcoap retransmitting to the peer (when nothing else uses the session).
+    const bool deregister = exchange->kind == Exchange::Kind::kObserve && exchange->observing;
+    if (deregister) {
+      Deregister(*exchange);
+    }
+    Release(exchange->session_key,
+            failure != Failure::kReset && failure != Failure::kCancelled && !deregister);
     switch (exchange->kind) {
       case Exchange::Kind::kRequest:
         core.RunSoon([callback = std::move(exchange->on_response), failure, message] {
@@ -478,9 +492,6 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
         });
         break;
       case Exchange::Kind::kObserve:
-        if (exchange->observing) {
-          Deregister(*exchange);
-        }
         core.RunSoon([callback = std::move(exchange->on_notification), failure, message] {
           callback(Outcome<Notification>(failure, message));
         });
@@ -602,6 +613,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   std::map<RequestId, std::unique_ptr<Exchange>> exchanges;
   std::map<std::pair<coap_session_t*, std::string>, RequestId> by_token;
   std::map<std::pair<coap_session_t*, coap_mid_t>, RequestId> by_mid;
+  std::map<std::string, std::unique_ptr<PskCredentials>> psk_storage;
   RequestId next_id = 1;
   Context::TimerId idle_timer = 0;
 };
@@ -712,12 +724,14 @@ Client::~Client() {
           break;
       }
     }
-    std::vector<std::string> keys;
+    // DTLS sessions are reset: libcoap must not start a handshake from them once the PSK bytes
+    // (owned by the core) are gone.
+    std::vector<std::pair<std::string, bool>> keys;
     for (const auto& [key, entry] : core_->sessions) {
-      keys.push_back(key);
+      keys.emplace_back(key, entry->endpoint.transport == Transport::kDtls);
     }
-    for (const auto& key : keys) {
-      core_->DropSession(key, false);
+    for (const auto& [key, reset] : keys) {
+      core_->DropSession(key, reset);
     }
   });
   core_->core.client = nullptr;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -112,6 +113,35 @@ int RaiseReceiveBuffer(int fd, int bytes) {
   return granted;
 }
 
+// UDP sockets in this network namespace whose local port is `port` (/proc/net/udp and udp6);
+// -1 if those files cannot be read.
+int UdpSocketsOnPort(uint16_t port) {
+  int count = 0;
+  bool readable = false;
+  char wanted[8];
+  std::snprintf(wanted, sizeof wanted, ":%04X", static_cast<unsigned>(port));
+  for (const char* path : {"/proc/net/udp", "/proc/net/udp6"}) {
+    FILE* file = std::fopen(path, "r");
+    if (file == nullptr) {
+      continue;
+    }
+    readable = true;
+    char line[512];
+    while (std::fgets(line, sizeof line, file) != nullptr) {
+      // "  12: 0100007F:A3F1 00000000:0000 07 ...": the local address is the second field.
+      char local[64] = {};
+      if (std::sscanf(line, "%*s %63s", local) == 1) {
+        const char* colon = std::strrchr(local, ':');
+        if (colon != nullptr && std::strcmp(colon, wanted) == 0) {
+          ++count;
+        }
+      }
+    }
+    std::fclose(file);
+  }
+  return readable ? count : -1;
+}
+
 bool IsAnyAddress(const Address& address) {
   return address.ip == "0.0.0.0" || address.ip == "::";
 }
@@ -166,11 +196,13 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
       server_.deferred.emplace(state->id, std::move(pending));
       server_.ScheduleSweep();
       deferred_ = true;
+      id_ = state->id;
       return DeferredResponse(state);
     }
 
     bool deferred() const { return deferred_; }
     bool failed() const { return failed_; }
+    uint64_t id() const { return id_; }
 
    private:
     ServerCore& server_;
@@ -179,6 +211,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     const Request& parsed_;
     bool deferred_ = false;
     bool failed_ = false;
+    uint64_t id_ = 0;
   };
 
   Request ParseRequest(coap_session_t* session, const coap_pdu_t* pdu) const {
@@ -328,8 +361,12 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
         out = Response(Code::kInternalServerError);
       }
     }
-    if (hook.deferred() && out.deferred()) {
-      // Code left at 0.00: libcoap sends an empty ACK for a CON and nothing for a NON.
+    if (hook.deferred()) {
+      // Code left at 0.00: libcoap sends an empty ACK for a CON and nothing for a NON. A handler
+      // that deferred and then threw gets its 5.00 as the separate response.
+      if (!out.deferred()) {
+        Complete(hook.id(), out);
+      }
       return;
     }
     if (hook.failed()) {
@@ -650,20 +687,37 @@ Result<Address> Server::AddEndpoint(const HostPort& listen, Transport transport)
     return MakeError(ErrorCode::kInvalidArgument, address.error().message);
   }
   const coap_proto_t proto = transport == Transport::kDtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
-  coap_endpoint_t* endpoint = coap_new_endpoint(core_->core.ctx, &*address, proto);
   const std::string shown = FormatHostPort(HostPort{host, listen.port});
-  if (endpoint == nullptr) {
-    return MakeError(ErrorCode::kUnavailable, std::string("cannot bind ") +
-                                                  TransportName(transport) + " endpoint " + shown +
-                                                  " (address in use or not local?)");
-  }
-  // "127.0.0.1:40123 UDP": the bound address, with the port the kernel picked for port 0.
-  std::string text = coap_endpoint_str(endpoint);
-  text = text.substr(0, text.find(' '));
-  Result<Address> bound = ParseAddress(text);
-  if (!bound.ok()) {
+  coap_endpoint_t* endpoint = nullptr;
+  Result<Address> bound = MakeError(ErrorCode::kInternal, "not bound");
+  // libcoap sets SO_REUSEADDR on endpoint sockets, and with it Linux may hand out for port 0 a
+  // port that another such socket already uses, which would then steal our datagrams: pick
+  // again in that case.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    endpoint = coap_new_endpoint(core_->core.ctx, &*address, proto);
+    if (endpoint == nullptr) {
+      return MakeError(ErrorCode::kUnavailable, std::string("cannot bind ") +
+                                                    TransportName(transport) + " endpoint " +
+                                                    shown + " (address in use or not local?)");
+    }
+    // "127.0.0.1:40123 UDP": the bound address, with the port the kernel picked for port 0.
+    std::string text = coap_endpoint_str(endpoint);
+    text = text.substr(0, text.find(' '));
+    bound = ParseAddress(text);
+    if (!bound.ok()) {
+      coap_free_endpoint(endpoint);
+      return MakeError(ErrorCode::kInternal, "cannot read the bound address of " + shown);
+    }
+    if (listen.port != 0 || detail::UdpSocketsOnPort(bound->port) <= 1) {
+      break;
+    }
+    log::Debug(kLogComponent, "ephemeral port already in use by another socket, picking again",
+               {{"endpoint", bound->ToString()}});
     coap_free_endpoint(endpoint);
-    return MakeError(ErrorCode::kInternal, "cannot read the bound address of " + shown);
+    endpoint = nullptr;
+  }
+  if (endpoint == nullptr) {
+    return MakeError(ErrorCode::kUnavailable, "no free port for " + shown);
   }
   ServerCore::EndpointRecord record;
   record.endpoint = endpoint;

@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -109,6 +110,21 @@ TEST_F(DeferredTest, DroppedHandlesAreAnsweredServiceUnavailable) {
   auto response = Send(To(Method::kGet, "/drop"));
   ASSERT_TRUE(response.ok()) << response.message();
   EXPECT_EQ(response->code, Code::kServiceUnavailable);
+}
+
+TEST_F(DeferredTest, HandlerThatThrowsAfterDeferringAnswersInternalServerError) {
+  OnServer([&](Server& server) {
+    server.AddResource("/half").On(Method::kGet, [this](const Request&, Response& response) {
+      deferred_.push_back(response.Defer());
+      throw std::runtime_error("failed after deferring");
+    });
+    return 0;
+  });
+  auto response = Send(To(Method::kGet, "/half"));
+  ASSERT_TRUE(response.ok()) << response.message();
+  EXPECT_EQ(response->code, Code::kInternalServerError);
+  EXPECT_EQ(DeferredCount(), 0U);
+  EXPECT_FALSE(OnServer([&](Server&) { return deferred_.front().pending(); }));
 }
 
 TEST_F(DeferredTest, SecondCompletionIsRefused) {
