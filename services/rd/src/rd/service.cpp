@@ -70,6 +70,18 @@ std::vector<std::string> SplitList(const std::string& text) {
   return items;
 }
 
+// "publisher":"rd-…","seq":{"rd.device.registered":12,…}: lets a consumer skip the events a
+// snapshot already contains (libs/devices DeviceMirror).
+std::string SnapshotHeader(const bus::Publisher& publisher) {
+  std::string header = "\"publisher\":\"" + publisher.id() + "\",\"seq\":{";
+  bool first = true;
+  for (const auto& [topic, seq] : publisher.sequences()) {
+    header += (first ? "\"" : ",\"") + topic + "\":" + std::to_string(seq);
+    first = false;
+  }
+  return header + "}";
+}
+
 // Everything that lives on the CoAP loop thread, built and destroyed there.
 struct LoopState {
   std::unique_ptr<bus::Publisher> publisher;
@@ -238,7 +250,7 @@ int RunRd(ServiceContext& service) {
     bus::Publisher& publisher = *state.publisher;
     state.coap = std::make_unique<CoapInterface>(
         context, *state.server, *state.client, *state.directory, *state.index, coap_options,
-        [&publisher] { return "\"publisher\":\"" + publisher.id() + "\""; });
+        [&publisher] { return SnapshotHeader(publisher); });
     CoapInterface& coap_interface = *state.coap;
     state.directory->SetChangeListener([&coap_interface] { coap_interface.DirectoryChanged(); });
     state.directory->Load(std::move(stored));

@@ -57,6 +57,11 @@ class Publisher {
   /// context is shutting down (seq used).
   Status Publish(std::string_view topic, std::string_view data_json);
 
+  /// The last sequence number used per topic (topics never published are absent). A source of
+  /// truth puts this into its snapshots so that consumers can tell which events a snapshot
+  /// already contains.
+  const std::map<std::string, uint64_t, std::less<>>& sequences() const { return seq_by_topic_; }
+
   /// This publisher's id, e.g. "rd-1f3a9c07".
   const std::string& id() const { return id_; }
   /// Messages handed to ZeroMQ / dropped at SNDHWM since construction.
