@@ -72,7 +72,7 @@ std::vector<std::string> SplitList(const std::string& text) {
 
 // "publisher":"rd-…","seq":{"rd.device.registered":12,…}: lets a consumer skip the events a
 // snapshot already contains (libs/devices DeviceMirror).
-std::string SnapshotHeader(const bus::Publisher& publisher) {
+std::string SnapshotHeaderOf(const bus::Publisher& publisher) {
   std::string header = "\"publisher\":\"" + publisher.id() + "\",\"seq\":{";
   bool first = true;
   for (const auto& [topic, seq] : publisher.sequences()) {
@@ -250,7 +250,7 @@ int RunRd(ServiceContext& service) {
     bus::Publisher& publisher = *state.publisher;
     state.coap = std::make_unique<CoapInterface>(
         context, *state.server, *state.client, *state.directory, *state.index, coap_options,
-        [&publisher] { return SnapshotHeader(publisher); });
+        [&publisher] { return SnapshotHeaderOf(publisher); });
     CoapInterface& coap_interface = *state.coap;
     state.directory->SetChangeListener([&coap_interface] { coap_interface.DirectoryChanged(); });
     state.directory->Load(std::move(stored));
