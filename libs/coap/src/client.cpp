@@ -196,7 +196,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
     std::string message;
   };
 
-  Acquired Acquire(const Endpoint& endpoint) {
+  Acquired Acquire(const Endpoint& endpoint, const std::optional<Address>& source = {}) {
     Acquired result;
     PskCredentials credentials;
     if (endpoint.transport == Transport::kDtls) {
@@ -217,8 +217,20 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
       result.message = address.error().message;
       return result;
     }
+    std::optional<coap_address_t> local;
+    if (source) {
+      Result<coap_address_t> resolved = ResolveAddress(source->ip, source->port);
+      if (!resolved.ok() || resolved->addr.sa.sa_family != address->addr.sa.sa_family) {
+        result.failure = Failure::kInvalid;
+        result.message = "cannot send from " + source->ToString() + " to " + endpoint.ToUri() +
+                         (resolved.ok() ? ": address families differ" : "");
+        return result;
+      }
+      local = *resolved;
+    }
     std::string key = std::string(TransportName(endpoint.transport)) + "|" +
-                      ToAddress(*address).ToString() + "|" + credentials.identity;
+                      ToAddress(*address).ToString() + "|" + credentials.identity +
+                      (source ? "|" + source->ToString() : "");
     const auto existing = sessions.find(key);
     if (existing != sessions.end()) {
       result.entry = existing->second.get();
@@ -235,10 +247,11 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
       setup.psk_info.identity.length = stored.identity.size();
       setup.psk_info.key.s = reinterpret_cast<const uint8_t*>(stored.key.data());
       setup.psk_info.key.length = stored.key.size();
-      entry->session =
-          coap_new_client_session_psk2(core.ctx, nullptr, &*address, COAP_PROTO_DTLS, &setup);
+      entry->session = coap_new_client_session_psk2(core.ctx, local ? &*local : nullptr,
+                                                    &*address, COAP_PROTO_DTLS, &setup);
     } else {
-      entry->session = coap_new_client_session(core.ctx, nullptr, &*address, COAP_PROTO_UDP);
+      entry->session = coap_new_client_session(core.ctx, local ? &*local : nullptr, &*address,
+                                               COAP_PROTO_UDP);
     }
     if (entry->session == nullptr) {
       // Typically EMFILE: one socket per peer (see ClientOptions::idle_session_timeout).
@@ -756,7 +769,7 @@ RequestId Client::Send(ClientRequest request, RequestOptions options, ResponseCa
         "block size " + std::to_string(options.block_size) + " is not 16, 32, ..., 1024");
     return id;
   }
-  ClientCore::Acquired acquired = core_->Acquire(request.endpoint);
+  ClientCore::Acquired acquired = core_->Acquire(request.endpoint, request.source);
   if (acquired.entry == nullptr) {
     core_->FailSoon<ResponseCallback, ClientResponse>(callback, acquired.failure, acquired.message);
     return id;
@@ -832,7 +845,7 @@ Observation Client::Observe(ClientRequest request, ObserveOptions options,
                                                         "only GET and FETCH can observe");
     return Observation(core_, id);
   }
-  ClientCore::Acquired acquired = core_->Acquire(request.endpoint);
+  ClientCore::Acquired acquired = core_->Acquire(request.endpoint, request.source);
   if (acquired.entry == nullptr) {
     core_->FailSoon<NotificationCallback, Notification>(callback, acquired.failure,
                                                         acquired.message);

@@ -111,6 +111,11 @@ struct ClientRequest {
   std::optional<uint16_t> accept;
   std::vector<Option> options;  // any other options (If-Match, Uri-Host, ...)
   std::string payload;          // sent block-wise (Block1) when it does not fit one message
+  /// Send from this local address instead of an ephemeral port, e.g. a Server endpoint's, so that
+  /// the peer sees that endpoint as the source and can reach it there (RFC 9176 registrations with
+  /// an implicit base, simple registration). The socket shares the port (SO_REUSEADDR); replies
+  /// from the peer come back to the client. Sessions are kept per (peer, source).
+  std::optional<Address> source;
 
   /// `method` to a coap:// or coaps:// URI (endpoint, path and query from it).
   static Result<ClientRequest> FromUri(Method method, std::string_view uri);

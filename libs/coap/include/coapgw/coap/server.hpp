@@ -53,6 +53,7 @@ struct Request {
   std::optional<uint32_t> observe;  // 0 register, 1 deregister (RFC 7641)
   std::string payload;              // the whole body
   Address source;                   // the client's address
+  Address local;  // where it was sent: the endpoint's address (a multicast group for multicast)
   Transport transport = Transport::kUdp;
   bool multicast = false;                    // received on a multicast group address
   bool confirmable = false;                  // CON (else NON)
@@ -230,6 +231,11 @@ class Server {
   /// kUnsupported (DTLS without ServerOptions::psk).
   Result<Address> AddEndpoint(std::string_view listen, Transport transport = Transport::kUdp);
   Result<Address> AddEndpoint(const HostPort& listen, Transport transport = Transport::kUdp);
+  /// Closes the endpoint bound at `bound` (as AddEndpoint returned it): its socket, its sessions
+  /// with their observe relations, and its deferred exchanges (dropped unanswered). Peers then get
+  /// nothing from it, as from a device that went away. False when no endpoint is bound there. Not
+  /// from inside a handler.
+  bool RemoveEndpoint(const Address& bound);
   /// Bound addresses, in the order added.
   const std::vector<Address>& endpoints() const;
   /// The port of the first endpoint (0 if none).
