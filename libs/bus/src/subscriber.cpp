@@ -64,10 +64,10 @@ std::optional<Message> Subscriber::Receive(std::chrono::milliseconds timeout) {
   if (terminated_) {
     return std::nullopt;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // read the clock only to wait
   try {
     for (;;) {
-      switch (ReceiveFrames(deadline)) {
+      switch (ReceiveFrames(timeout, deadline)) {
         case Frames::kNone:
           return std::nullopt;
         case Frames::kMalformed:
@@ -90,10 +90,15 @@ std::optional<Message> Subscriber::Receive(std::chrono::milliseconds timeout) {
   }
 }
 
-Subscriber::Frames Subscriber::ReceiveFrames(std::chrono::steady_clock::time_point deadline) {
+Subscriber::Frames Subscriber::ReceiveFrames(
+    std::chrono::milliseconds timeout,
+    std::optional<std::chrono::steady_clock::time_point>& deadline) {
   while (!socket_.recv(topic_frame_, zmq::recv_flags::dontwait)) {
-    const auto remaining =
-        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto now = std::chrono::steady_clock::now();
+    if (!deadline) {
+      deadline = now + timeout;
+    }
+    const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now);
     if (remaining.count() <= 0) {
       return Frames::kNone;
     }

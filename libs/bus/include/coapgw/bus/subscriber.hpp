@@ -93,7 +93,9 @@ class Subscriber {
 
  private:
   enum class Frames { kNone, kTwo, kMalformed };
-  Frames ReceiveFrames(std::chrono::steady_clock::time_point deadline);
+  // Waits until `deadline`, which it sets to now + timeout when it first has to wait.
+  Frames ReceiveFrames(std::chrono::milliseconds timeout,
+                       std::optional<std::chrono::steady_clock::time_point>& deadline);
   std::optional<Message> Decode();
   void CountMalformed(std::string_view reason);
 
