@@ -16,6 +16,7 @@ function(coapgw_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 60
+    NO_PRETTY_TYPES NO_PRETTY_VALUES
     PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
       ENVIRONMENT "COAPGW_BIN_DIR=${CMAKE_BINARY_DIR}/bin;COAPGW_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()
