@@ -11,8 +11,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "coapgw/common/log.hpp"
@@ -23,6 +25,31 @@ namespace {
 constexpr size_t kMaxRequestBytes = 8192;
 constexpr size_t kMaxConnections = 32;
 constexpr auto kConnectionTimeout = std::chrono::seconds(5);
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+  }
+}
 
 std::string HttpResponse(int status, const char* reason, const std::string& content_type,
                          const std::string& body) {
@@ -53,8 +80,8 @@ std::string Health::reason() const {
 }
 
 HttpServer::HttpServer(const HostPort& address, const Health& health,
-                       const MetricsRegistry& metrics)
-    : health_(health), metrics_(metrics) {
+                       const MetricsRegistry& metrics, HttpRoutes routes)
+    : health_(health), metrics_(metrics), routes_(std::move(routes)) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -112,8 +139,19 @@ std::string HttpServer::Respond(const std::string& request) const {
     return HttpResponse(400, "Bad Request", "text/plain", "malformed request line\n");
   }
   const std::string method = line.substr(0, first_space);
-  std::string path = line.substr(first_space + 1, second_space - first_space - 1);
-  path = path.substr(0, path.find('?'));
+  const std::string target = line.substr(first_space + 1, second_space - first_space - 1);
+  if (routes_) {
+    try {
+      if (const std::optional<HttpReply> reply = routes_(method, target)) {
+        return HttpResponse(reply->status, ReasonPhrase(reply->status), reply->content_type,
+                            reply->body);
+      }
+    } catch (const std::exception& error) {
+      log::Error("http", "route failed", {{"target", target}, {"error", error.what()}});
+      return HttpResponse(500, "Internal Server Error", "text/plain", "internal error\n");
+    }
+  }
+  const std::string path = target.substr(0, target.find('?'));
   if (method != "GET" && method != "HEAD") {
     return HttpResponse(405, "Method Not Allowed", "text/plain", "only GET\n");
   }

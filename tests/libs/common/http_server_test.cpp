@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -73,6 +75,31 @@ TEST_F(HttpServerTest, UnknownPathsMethodsAndGarbageGetErrors) {
   EXPECT_EQ(Get(server_.port(), "POST /healthz HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 405", 0), 0U);
   EXPECT_EQ(Get(server_.port(), "garbage\r\n\r\n").rfind("HTTP/1.1 400", 0), 0U);
   EXPECT_EQ(Get(server_.port(), std::string(9000, 'a')).rfind("HTTP/1.1 431", 0), 0U);
+}
+
+TEST(HttpServerRoutesTest, ExtraRoutesComeFirstAndFallBackToTheBuiltInOnes) {
+  Health health;
+  MetricsRegistry metrics;
+  std::string seen;
+  HttpServer server(
+      HostPort{"127.0.0.1", 0}, health, metrics,
+      [&seen](const std::string& method, const std::string& target) -> std::optional<HttpReply> {
+        seen = method + " " + target;
+        if (target == "/boom") {
+          throw std::runtime_error("route bug");
+        }
+        if (target.rfind("/things/", 0) != 0) {
+          return std::nullopt;
+        }
+        return HttpReply{202, "application/json", "{\"ok\":true}"};
+      });
+  const std::string posted = Get(server.port(), "POST /things/3/off?now=1 HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(posted.rfind("HTTP/1.1 202 Accepted\r\n", 0), 0U) << posted;
+  EXPECT_NE(posted.find("Content-Type: application/json"), std::string::npos) << posted;
+  EXPECT_NE(posted.find("\r\n\r\n{\"ok\":true}"), std::string::npos) << posted;
+  EXPECT_EQ(seen, "POST /things/3/off?now=1");
+  EXPECT_EQ(GetPath(server.port(), "/healthz").rfind("HTTP/1.1 200 OK\r\n", 0), 0U);
+  EXPECT_EQ(GetPath(server.port(), "/boom").rfind("HTTP/1.1 500", 0), 0U);
 }
 
 TEST(HttpServerBindTest, BusyPortIsAClearStartupError) {

@@ -8,6 +8,10 @@
 namespace coapgw::test {
 
 std::string HttpGet(uint16_t port, const std::string& path) {
+  return HttpRequest(port, "GET", path);
+}
+
+std::string HttpRequest(uint16_t port, const std::string& method, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -17,7 +21,7 @@ std::string HttpGet(uint16_t port, const std::string& path) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
       char buffer[1024];
       ssize_t n = 0;

@@ -7,8 +7,10 @@
 // A small poll(2) loop on its own thread; requests are tiny and answered with Connection: close.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -30,11 +32,26 @@ class Health {
   std::string reason_ = "starting";
 };
 
+/// The answer of an extra route (HttpRoutes).
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
+/// Extra routes, tried before the built-in ones: gets the method ("POST") and the request target
+/// ("/devices/3/offline?x=1") and returns the reply, or nullopt to leave the request to the
+/// built-in routes. Runs on the server's thread; request bodies are not read. An exception
+/// becomes a 500.
+using HttpRoutes =
+    std::function<std::optional<HttpReply>(const std::string& method, const std::string& target)>;
+
 class HttpServer {
  public:
-  /// Binds `address` (port 0 picks a free port) and starts serving. Throws std::runtime_error
-  /// when the address cannot be bound.
-  HttpServer(const HostPort& address, const Health& health, const MetricsRegistry& metrics);
+  /// Binds `address` (port 0 picks a free port) and starts serving, with `routes` (if any) before
+  /// the built-in ones. Throws std::runtime_error when the address cannot be bound.
+  HttpServer(const HostPort& address, const Health& health, const MetricsRegistry& metrics,
+             HttpRoutes routes = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -48,6 +65,7 @@ class HttpServer {
 
   const Health& health_;
   const MetricsRegistry& metrics_;
+  HttpRoutes routes_;
   int listen_fd_ = -1;
   int wake_fds_[2] = {-1, -1};
   uint16_t port_ = 0;

@@ -11,4 +11,7 @@ namespace coapgw::test {
 /// receive timeout). Returns the whole response, or "" when the connection failed.
 std::string HttpGet(uint16_t port, const std::string& path);
 
+/// The same with any method and no body ("POST /devices/3/offline").
+std::string HttpRequest(uint16_t port, const std::string& method, const std::string& path);
+
 }  // namespace coapgw::test
