@@ -247,16 +247,16 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
       setup.psk_info.identity.length = stored.identity.size();
       setup.psk_info.key.s = reinterpret_cast<const uint8_t*>(stored.key.data());
       setup.psk_info.key.length = stored.key.size();
-      entry->session = coap_new_client_session_psk2(core.ctx, local ? &*local : nullptr,
-                                                    &*address, COAP_PROTO_DTLS, &setup);
+      entry->session = coap_new_client_session_psk2(core.ctx, local ? &*local : nullptr, &*address,
+                                                    COAP_PROTO_DTLS, &setup);
     } else {
-      entry->session = coap_new_client_session(core.ctx, local ? &*local : nullptr, &*address,
-                                               COAP_PROTO_UDP);
+      entry->session =
+          coap_new_client_session(core.ctx, local ? &*local : nullptr, &*address, COAP_PROTO_UDP);
     }
     if (entry->session == nullptr) {
       // Typically EMFILE: one socket per peer (see ClientOptions::idle_session_timeout).
       result.failure = Failure::kUnreachable;
-      result.message = "cannot open a session to " + endpoint.ToUri() + ": " + std::strerror(errno);
+      result.message = "cannot open a session to " + endpoint.ToUri() + ": " + ErrnoText(errno);
       return result;
     }
     const auto ack_seconds = std::chrono::duration<double>(options.ack_timeout).count();
@@ -350,8 +350,9 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
   }
 
   // Builds the request PDU (token, options, body); nullptr and `error` set on failure.
-  coap_pdu_t* BuildPdu(SessionEntry& entry, const ClientRequest& request, bool confirmable,
-                       uint16_t block_size, bool observe, std::string& token, std::string& error) {
+  static coap_pdu_t* BuildPdu(SessionEntry& entry, const ClientRequest& request, bool confirmable,
+                              uint16_t block_size, bool observe, std::string& token,
+                              std::string& error) {
     coap_pdu_t* pdu = coap_new_pdu(confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
                                    static_cast<coap_pdu_code_t>(request.method), entry.session);
     if (pdu == nullptr) {
@@ -412,10 +413,8 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
 
   // Reports a failure that happened before anything was sent (never synchronously).
   template <class Callback, class T>
-  void FailSoon(const Callback& callback, Failure failure, std::string message) {
-    core.RunSoon([callback, failure, message = std::move(message)] {
-      callback(Outcome<T>(failure, message));
-    });
+  void FailSoon(const Callback& callback, Failure failure, const std::string& message) {
+    core.RunSoon([callback, failure, message] { callback(Outcome<T>(failure, message)); });
     core.kick = true;
   }
 
@@ -588,7 +587,7 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
     });
   }
 
-  ClientResponse ParseResponse(const coap_pdu_t* pdu, Clock::time_point started) const {
+  static ClientResponse ParseResponse(const coap_pdu_t* pdu, Clock::time_point started) {
     ClientResponse response;
     response.code = ToCode(coap_pdu_get_code(pdu));
     response.options = ReadOptions(pdu);
@@ -698,7 +697,6 @@ void ClientOnSessionEvent(ClientCore& client, coap_session_t* session, coap_even
 
 using detail::ClientCore;
 using detail::Exchange;
-using detail::kLogComponent;
 
 Client::Client(Context& context, ClientOptions options)
     : core_(std::make_shared<ClientCore>(context, options)) {
@@ -760,7 +758,8 @@ Client::~Client() {
   }
 }
 
-RequestId Client::Send(ClientRequest request, RequestOptions options, ResponseCallback callback) {
+RequestId Client::Send(const ClientRequest& request, RequestOptions options,
+                       ResponseCallback callback) {
   core_->context.CheckLoopThread("Client::Send");
   const RequestId id = core_->next_id++;
   if (options.block_size != 0 && detail::BlockSzx(options.block_size) < 0) {
@@ -836,20 +835,20 @@ RequestId Client::Ping(const Endpoint& endpoint, Millis timeout, PingCallback ca
   return id;
 }
 
-Observation Client::Observe(ClientRequest request, ObserveOptions options,
+Observation Client::Observe(const ClientRequest& request, ObserveOptions options,
                             NotificationCallback callback) {
   core_->context.CheckLoopThread("Client::Observe");
   const RequestId id = core_->next_id++;
   if (request.method != Method::kGet && request.method != Method::kFetch) {
     core_->FailSoon<NotificationCallback, Notification>(callback, Failure::kInvalid,
                                                         "only GET and FETCH can observe");
-    return Observation(core_, id);
+    return {core_, id};
   }
   ClientCore::Acquired acquired = core_->Acquire(request.endpoint, request.source);
   if (acquired.entry == nullptr) {
     core_->FailSoon<NotificationCallback, Notification>(callback, acquired.failure,
                                                         acquired.message);
-    return Observation(core_, id);
+    return {core_, id};
   }
   auto exchange = std::make_unique<Exchange>();
   exchange->kind = Exchange::Kind::kObserve;
@@ -862,20 +861,20 @@ Observation Client::Observe(ClientRequest request, ObserveOptions options,
   if (pdu == nullptr) {
     core_->FailSoon<NotificationCallback, Notification>(exchange->on_notification,
                                                         Failure::kInvalid, error);
-    return Observation(core_, id);
+    return {core_, id};
   }
   coap_session_t* session = acquired.entry->session;
   Exchange& registered = core_->Register(std::move(exchange), *acquired.entry);
   if (coap_send(session, pdu) == COAP_INVALID_MID) {
     core_->Fail(id, Failure::kUnreachable, "libcoap could not send to " + request.endpoint.ToUri());
     core_->core.kick = true;
-    return Observation(core_, id);
+    return {core_, id};
   }
   core_->ArmTimer(
       registered, options.timeout, Failure::kTimeout,
       "no response to the observe registration within " + detail::MillisText(options.timeout));
   core_->core.kick = true;
-  return Observation(core_, id);
+  return {core_, id};
 }
 
 size_t Client::SessionCount() const {

@@ -47,8 +47,10 @@ void InitLibcoapOnce() {
     coap_startup();
     coap_set_log_handler(LogFromLibcoap);
     coap_log_t level = log::Enabled(log::Level::kDebug) ? LOG_INFO : LOG_WARNING;
-    if (const char* forced = std::getenv("COAPGW_LIBCOAP_LOG_LEVEL")) {
-      level = static_cast<coap_log_t>(std::atoi(forced));
+    // Read once, before any loop thread exists.
+    if (const char* forced =
+            std::getenv("COAPGW_LIBCOAP_LOG_LEVEL")) {  // NOLINT(concurrency-mt-unsafe)
+      level = static_cast<coap_log_t>(std::strtol(forced, nullptr, 10));
     }
     coap_set_log_level(level);
     coap_dtls_set_log_level(LOG_WARNING);
@@ -143,9 +145,8 @@ Context::Core* CoreOf(const coap_session_t* session) {
 
 }  // namespace detail
 
-Context::Core::Core(ContextOptions context_options) : options(context_options) {
-  InitLibcoapOnce();
-  ctx = coap_new_context(nullptr);
+Context::Core::Core(ContextOptions context_options)
+    : options(context_options), ctx((InitLibcoapOnce(), coap_new_context(nullptr))) {
   if (ctx == nullptr) {
     throw std::runtime_error("coap: libcoap could not create a context");
   }
@@ -157,7 +158,7 @@ Context::Core::Core(ContextOptions context_options) : options(context_options) {
   wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd < 0) {
     coap_free_context(ctx);
-    throw std::runtime_error(std::string("coap: eventfd failed: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("coap: eventfd failed: ") + detail::ErrnoText(errno));
   }
   coap_set_app_data(ctx, this);
   coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
@@ -229,7 +230,7 @@ void Context::Core::ProcessCoap() {
   const int result = coap_io_process(ctx, COAP_IO_NO_WAIT);
   in_coap = false;
   if (result < 0) {
-    log::Error(kLogComponent, "coap_io_process failed", {{"errno", std::strerror(errno)}});
+    log::Error(kLogComponent, "coap_io_process failed", {{"errno", detail::ErrnoText(errno)}});
   }
   RunSoonQueue();
 }
@@ -257,7 +258,7 @@ void Context::Core::Iterate(Millis max_wait) {
   pollfd fds[2] = {{coap_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
   const int ready = poll(fds, 2, wait_ms);
   if (ready < 0 && errno != EINTR) {
-    log::Error(kLogComponent, "poll failed", {{"errno", std::strerror(errno)}});
+    log::Error(kLogComponent, "poll failed", {{"errno", detail::ErrnoText(errno)}});
   }
   if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
     uint64_t count = 0;

@@ -54,6 +54,9 @@ std::optional<uint32_t> FindUint(const std::vector<Option>& options, uint16_t nu
 /// Adds `options` (sorted by number, stable) to `pdu`; false if one did not fit.
 bool AddOptions(coap_pdu_t* pdu, std::vector<Option> options);
 
+/// strerror, thread-safe.
+std::string ErrnoText(int error);
+
 /// Heap copy of a body handed to libcoap's large-body API, freed by its release callback.
 void ReleaseBody(coap_session_t* session, void* body) noexcept;
 
@@ -63,6 +66,10 @@ void ReleaseBody(coap_session_t* session, void* body) noexcept;
 struct Context::Core {
   explicit Core(ContextOptions context_options);
   ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+  Core(Core&&) = delete;
+  Core& operator=(Core&&) = delete;
 
   /// One loop iteration waiting at most `max_wait`.
   void Iterate(Millis max_wait);

@@ -95,13 +95,15 @@ std::optional<uint32_t> FindUint(const std::vector<Option>& options, uint16_t nu
 bool AddOptions(coap_pdu_t* pdu, std::vector<Option> options) {
   std::stable_sort(options.begin(), options.end(),
                    [](const Option& a, const Option& b) { return a.number < b.number; });
-  for (const auto& option : options) {
-    if (coap_add_option(pdu, option.number, option.value.size(),
-                        reinterpret_cast<const uint8_t*>(option.value.data())) == 0) {
-      return false;
-    }
-  }
-  return true;
+  return std::all_of(options.begin(), options.end(), [pdu](const Option& option) {
+    return coap_add_option(pdu, option.number, option.value.size(),
+                           reinterpret_cast<const uint8_t*>(option.value.data())) != 0;
+  });
+}
+
+std::string ErrnoText(int error) {
+  char buffer[128];
+  return strerror_r(error, buffer, sizeof buffer);  // the GNU variant returns the text
 }
 
 void ReleaseBody(coap_session_t* /*session*/, void* body) noexcept {

@@ -186,7 +186,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
         return DeferredResponse(state);
       }
       state->id = server_.next_deferred_id++;
-      coap_async_set_app_data(async, reinterpret_cast<void*>(static_cast<uintptr_t>(state->id)));
+      // The async entry carries our id (not a pointer): a stale one cannot dangle.
+      coap_async_set_app_data(async, reinterpret_cast<void*>(  // NOLINT(performance-no-int-to-ptr)
+                                         static_cast<uintptr_t>(state->id)));
       PendingDeferred pending;
       pending.state = state;
       pending.session = session_;
@@ -244,6 +246,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     }
     request.payload = ReadBody(pdu);
     request.source = ToAddress(*coap_session_get_addr_remote(session));
+    request.local = ToAddress(*coap_session_get_addr_local(session));
     request.multicast = coap_is_mcast(coap_session_get_addr_local(session)) != 0;
     request.confirmable = coap_pdu_get_type(pdu) == COAP_MESSAGE_CON;
     request.transport =
@@ -258,8 +261,8 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   }
 
   // Writes `out` into libcoap's response PDU.
-  void Write(const Response& out, coap_resource_t* resource, coap_session_t* session,
-             const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* pdu) {
+  static void Write(const Response& out, coap_resource_t* resource, coap_session_t* session,
+                    const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* pdu) {
     coap_pdu_set_code(pdu, ToPduCode(out.code()));
     std::vector<Option> wire = out.options();
     for (const auto& segment : out.location_path()) {
@@ -450,6 +453,42 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     }
   }
 
+  // Closes an endpoint without tripping libcoap's assertion that none of its sessions is still
+  // referenced: queued CONs (separate responses, CON notifications) and observe relations hold
+  // references, so each session on the endpoint is disconnected first. Our deferred exchanges
+  // (async entries, also references) must be gone already.
+  void CloseEndpoint(coap_endpoint_t* endpoint, const Address& bound) {
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      if (it->second.local_port != bound.port) {
+        ++it;
+        continue;
+      }
+      // libcoap frees some server sessions without an event, so a tracked pointer may be stale:
+      // only a session that libcoap still finds for that peer is touched.
+      coap_session_t* live =
+          coap_session_get_by_peer(core.ctx, &it->second.remote, it->second.ifindex);
+      if (live == it->first) {
+        const Address local = ToAddress(*coap_session_get_addr_local(live));
+        if (local.port == bound.port && (IsAnyAddress(bound) || local.ip == bound.ip)) {
+          coap_session_disconnected(live, COAP_NACK_NOT_DELIVERABLE);
+        }
+      }
+      ForgetSession(it->first);
+      it = sessions.erase(it);
+    }
+    coap_free_endpoint(endpoint);
+  }
+
+  // Drops what we keep about a server session that libcoap deleted.
+  void ForgetSession(coap_session_t* session) {
+    for (auto& [resource, keys] : observers) {
+      for (auto key = keys.begin(); key != keys.end();) {
+        key = key->first == session ? keys.erase(key) : std::next(key);
+      }
+    }
+    identity_by_session.erase(session);
+  }
+
   Resource* OwnerOf(coap_resource_t* resource) const {
     const auto it = by_coap.find(resource);
     return it != by_coap.end() ? it->second : nullptr;
@@ -512,6 +551,14 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::string psk_hint;
   std::map<std::string, std::pair<std::string, coap_bin_const_t>> psk_keys;  // identity -> key
   std::unordered_map<coap_session_t*, std::string> identity_by_session;
+  struct TrackedSession {
+    coap_address_t remote;
+    int ifindex = 0;
+    uint16_t local_port = 0;
+  };
+  // Server sessions seen (SERVER_SESSION_NEW, dropped on _DEL); keys are never dereferenced
+  // without confirming them through coap_session_get_by_peer.
+  std::unordered_map<coap_session_t*, TrackedSession> sessions;
 };
 
 namespace {
@@ -527,7 +574,7 @@ void HandleRequest(coap_resource_t* resource, coap_session_t* session, const coa
     }
   });
   if (!handled && coap_pdu_get_code(response) == COAP_EMPTY_CODE &&
-      !coap_is_mcast(coap_session_get_addr_local(session))) {
+      coap_is_mcast(coap_session_get_addr_local(session)) == 0) {
     coap_pdu_set_code(response, ToPduCode(Code::kInternalServerError));
   }
 }
@@ -559,15 +606,19 @@ void ServerOnNack(ServerCore& server, coap_session_t* session, const coap_pdu_t*
 }
 
 void ServerOnSessionEvent(ServerCore& server, coap_session_t* session, coap_event_t event) {
+  if (event == COAP_EVENT_SERVER_SESSION_NEW) {
+    ServerCore::TrackedSession tracked;
+    tracked.remote = *coap_session_get_addr_remote(session);
+    tracked.ifindex = coap_session_get_ifindex(session);
+    tracked.local_port = coap_address_get_port(coap_session_get_addr_local(session));
+    server.sessions[session] = tracked;
+    return;
+  }
   if (event != COAP_EVENT_SERVER_SESSION_DEL) {
     return;
   }
-  for (auto& [resource, keys] : server.observers) {
-    for (auto it = keys.begin(); it != keys.end();) {
-      it = it->first == session ? keys.erase(it) : std::next(it);
-    }
-  }
-  server.identity_by_session.erase(session);
+  server.sessions.erase(session);
+  server.ForgetSession(session);
 }
 
 }  // namespace detail
@@ -660,7 +711,7 @@ Server::~Server() {
     }
     // Closes the sockets and the server sessions on them.
     for (const auto& record : core_->endpoint_records) {
-      coap_free_endpoint(record.endpoint);
+      core_->CloseEndpoint(record.endpoint, record.bound);
     }
     core_->endpoint_records.clear();
   });
@@ -723,12 +774,17 @@ Result<Address> Server::AddEndpoint(const HostPort& listen, Transport transport)
   record.endpoint = endpoint;
   record.transport = transport;
   record.bound = *bound;
-  record.fd = detail::FindBoundSocket(*bound);
-  record.receive_buffer =
-      detail::RaiseReceiveBuffer(record.fd, core_->options.receive_buffer_bytes);
-  if (record.fd < 0) {
-    log::Warn(kLogComponent, "cannot identify the endpoint socket (same address bound twice?)",
-              {{"endpoint", bound->ToString()}});
+  // Finding the socket scans every descriptor of the process: only when it is needed (a receive
+  // buffer to raise, or multicast groups to join on an any-address endpoint), so that thousands
+  // of endpoints (a device simulator) are not quadratic.
+  if (core_->options.receive_buffer_bytes > 0 || detail::IsAnyAddress(*bound)) {
+    record.fd = detail::FindBoundSocket(*bound);
+    record.receive_buffer =
+        detail::RaiseReceiveBuffer(record.fd, core_->options.receive_buffer_bytes);
+    if (record.fd < 0) {
+      log::Warn(kLogComponent, "cannot identify the endpoint socket (same address bound twice?)",
+                {{"endpoint", bound->ToString()}});
+    }
   }
   core_->endpoint_records.push_back(record);
   core_->endpoints.push_back(*bound);
@@ -737,6 +793,43 @@ Result<Address> Server::AddEndpoint(const HostPort& listen, Transport transport)
              {"address", bound->ToString()},
              {"receive_buffer", std::to_string(record.receive_buffer)}});
   return *bound;
+}
+
+bool Server::RemoveEndpoint(const Address& bound) {
+  core_->context.CheckLoopThread("Server::RemoveEndpoint");
+  auto& records = core_->endpoint_records;
+  const auto record = std::find_if(records.begin(), records.end(),
+                                   [&](const auto& each) { return each.bound == bound; });
+  if (record == records.end()) {
+    return false;
+  }
+  // libcoap frees an endpoint's sessions only when nothing references them: an async entry
+  // (a deferred exchange) does, so those exchanges go first, unanswered.
+  for (auto it = core_->deferred.begin(); it != core_->deferred.end();) {
+    const Address local = detail::ToAddress(*coap_session_get_addr_local(it->second.session));
+    const bool on_endpoint = local.family == bound.family && local.port == bound.port &&
+                             (detail::IsAnyAddress(bound) || local.ip == bound.ip);
+    if (!on_endpoint) {
+      ++it;
+      continue;
+    }
+    if (auto state = it->second.state.lock()) {
+      state->pending = false;
+    }
+    const std::string& token = it->second.token;
+    const coap_bin_const_t key{token.size(), reinterpret_cast<const uint8_t*>(token.data())};
+    if (coap_find_async(it->second.session, key) == it->second.async) {
+      coap_free_async(it->second.session, it->second.async);
+    }
+    it = core_->deferred.erase(it);
+  }
+  // Closes the socket; the sessions' deletion events drop their observe relations.
+  core_->CloseEndpoint(record->endpoint, record->bound);
+  records.erase(record);
+  auto& addresses = core_->endpoints;
+  addresses.erase(std::find(addresses.begin(), addresses.end(), bound));
+  log::Info(kLogComponent, "closed endpoint", {{"address", bound.ToString()}});
+  return true;
 }
 
 const std::vector<Address>& Server::endpoints() const {
@@ -793,8 +886,9 @@ Status Server::JoinMulticast(std::string_view group, std::string_view interface)
     if (result == 0) {
       ++joined;
     } else {
-      refusals += " " + record.bound.ToString() + ": " +
-                  (record.fd < 0 ? "socket not identified" : std::strerror(errno)) + ";";
+      refusals +=
+          " " + record.bound.ToString() + ": " +
+          (record.fd < 0 ? std::string("socket not identified") : detail::ErrnoText(errno)) + ";";
     }
   }
   if (joined == 0) {

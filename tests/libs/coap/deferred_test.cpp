@@ -158,6 +158,12 @@ TEST_F(DeferredTest, CompleteOffTheLoopThreadIsALogicError) {
   ASSERT_TRUE(slot.Wait());
 }
 
+// A datagram written as a string literal (which may contain NUL bytes).
+template <size_t N>
+std::string Bytes(const char (&literal)[N]) {
+  return std::string(literal, N - 1);
+}
+
 // The wire, seen by a bare UDP socket: an empty ACK first, then the response as a CON carrying the
 // request's token under a new message id (RFC 7252 §5.2.2).
 class RawSocket {
@@ -194,7 +200,7 @@ TEST_F(DeferredTest, WireShowsEmptyAckThenConfirmableSeparateResponse) {
   AddSlow();
   RawSocket raw(address_);
   // CON GET, MID 0x1234, token AB CD, Uri-Path "slow".
-  raw.Send(std::string("\x42\x01\x12\x34\xAB\xCD\xB4slow", 11));
+  raw.Send(Bytes("\x42\x01\x12\x34\xAB\xCD\xB4slow"));
   const std::string ack = raw.Receive();
   ASSERT_EQ(ack, std::string("\x60\x00\x12\x34", 4)) << "expected an empty ACK for MID 0x1234";
   ASSERT_TRUE(test::WaitUntil([&] { return DeferredCount() == 1; }, kWait));
@@ -212,6 +218,37 @@ TEST_F(DeferredTest, WireShowsEmptyAckThenConfirmableSeparateResponse) {
   EXPECT_EQ(separate.substr(separate.size() - 4), "done");
   // Acknowledge it so the server stops retransmitting.
   raw.Send(std::string("\x60\x00", 2) + separate.substr(2, 2));
+}
+
+// libcoap asserts that no session of an endpoint is still referenced when the endpoint is freed;
+// unacknowledged CONs (a notification, a separate response) and observe relations are such
+// references. Destroying the Server then must still be clean.
+TEST_F(DeferredTest, ServerGoesAwayWithUnacknowledgedConfirmables) {
+  AddSlow();
+  OnServer([&](Server& server) {
+    ResourceOptions observable;
+    observable.observable = true;
+    observable.notify_confirmable = true;
+    server.AddResource("/obs", observable).On(Method::kGet, [](const Request&, Response& response) {
+      response.SetPayload("v");
+    });
+    return 0;
+  });
+  RawSocket raw(address_);
+  // CON GET /obs, Observe=0 (option 6, empty), token 01 02.
+  raw.Send(Bytes("\x42\x01\x00\x01\x01\x02\x60\x53obs"));
+  ASSERT_GE(raw.Receive().size(), 4U) << "registration answered";
+  ASSERT_EQ(OnServer([](Server& server) { return server.NotifyObservers("/obs"); }), 1U);
+  const std::string notification = raw.Receive();
+  ASSERT_GE(notification.size(), 4U);
+  EXPECT_EQ((static_cast<uint8_t>(notification[0]) >> 4U) & 3U, 0U) << "a CON notification";
+  // A deferred exchange completed as a CON separate response, also never acknowledged.
+  raw.Send(Bytes("\x42\x01\x00\x02\x03\x04\xB4slow"));
+  ASSERT_EQ(raw.Receive().size(), 4U) << "empty ACK";
+  ASSERT_TRUE(CompleteFromWorker(Response(Code::kContent).SetPayload("late")));
+  ASSERT_GE(raw.Receive().size(), 4U) << "separate response";
+  server_loop_.Call([&] { server_.reset(); });
+  StartServer(ServerOptions{});
 }
 
 }  // namespace

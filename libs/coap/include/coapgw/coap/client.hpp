@@ -95,7 +95,7 @@ class [[nodiscard]] Outcome {
 
  private:
   struct Failed {
-    Failure failure;
+    Failure failure = Failure::kInternal;
     std::string message;
   };
   std::variant<T, Failed> state_;
@@ -248,11 +248,13 @@ class Client {
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
+  Client(Client&&) = delete;
+  Client& operator=(Client&&) = delete;
 
   /// Sends `request`; `callback` gets the response or the failure, exactly once. A CON exchange
   /// fails early on RST, an ICMP error or exhausted retransmissions; a NON one only by its
   /// deadline.
-  RequestId Send(ClientRequest request, RequestOptions options, ResponseCallback callback);
+  RequestId Send(const ClientRequest& request, RequestOptions options, ResponseCallback callback);
   /// Completes a pending Send or Ping with kCancelled now; false if it already completed.
   bool Cancel(RequestId id);
 
@@ -265,7 +267,8 @@ class Client {
 
   /// Registers an observation (GET or FETCH with Observe=0); `callback` gets every notification,
   /// then at most one final event (a response with observing=false, or a failure).
-  Observation Observe(ClientRequest request, ObserveOptions options, NotificationCallback callback);
+  Observation Observe(const ClientRequest& request, ObserveOptions options,
+                      NotificationCallback callback);
 
   /// Cached sessions (for metrics and tests).
   size_t SessionCount() const;

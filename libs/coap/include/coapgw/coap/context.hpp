@@ -33,7 +33,7 @@ namespace coapgw::coap {
 struct ContextOptions {
   /// Largest request or response body accepted after block-wise reassembly; larger request
   /// bodies are answered 4.13, larger responses fail the exchange with Failure::kTooLarge.
-  size_t max_body_size = 8 * 1024 * 1024;
+  size_t max_body_size = size_t{8} * 1024 * 1024;
 };
 
 class Context {
@@ -45,6 +45,8 @@ class Context {
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
+  Context(Context&&) = delete;
+  Context& operator=(Context&&) = delete;
 
   /// Runs the loop on the calling thread until Stop() is called.
   void Run();
@@ -90,6 +92,8 @@ class ContextThread {
   ~ContextThread();
   ContextThread(const ContextThread&) = delete;
   ContextThread& operator=(const ContextThread&) = delete;
+  ContextThread(ContextThread&&) = delete;
+  ContextThread& operator=(ContextThread&&) = delete;
 
   Context& context() { return context_; }
 

@@ -191,6 +191,9 @@ class Resource {
   Resource(std::string path, ResourceOptions options);
   Resource(const Resource&) = delete;
   Resource& operator=(const Resource&) = delete;
+  Resource(Resource&&) = delete;
+  Resource& operator=(Resource&&) = delete;
+  ~Resource() = default;
 
  private:
   friend struct detail::ServerCore;
@@ -225,6 +228,8 @@ class Server {
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+  Server(Server&&) = delete;
+  Server& operator=(Server&&) = delete;
 
   /// Binds an endpoint ("0.0.0.0:5683", "[::]:5683", "127.0.0.1:0"; port 0 picks a free port) and
   /// returns the bound address. Errors: kInvalidArgument (bad address), kUnavailable (bind failed),
