@@ -158,6 +158,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   struct PendingDeferred {
     std::weak_ptr<DeferredState> state;
     coap_session_t* session = nullptr;  // kept alive by the async entry
+    coap_resource_t* resource = nullptr;
     coap_async_t* async = nullptr;
     std::string token;
     std::optional<Response> response;  // set once completed, written when libcoap re-runs us
@@ -168,9 +169,13 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   // empty ACK now and libcoap calls the handler again, with a copy of the request, once triggered.
   class DeferHook : public Response::DeferHook {
    public:
-    DeferHook(ServerCore& server, coap_session_t* session, const coap_pdu_t* request,
-              const Request& parsed)
-        : server_(server), session_(session), request_(request), parsed_(parsed) {}
+    DeferHook(ServerCore& server, coap_resource_t* resource, coap_session_t* session,
+              const coap_pdu_t* request, const Request& parsed)
+        : server_(server),
+          resource_(resource),
+          session_(session),
+          request_(request),
+          parsed_(parsed) {}
 
     DeferredResponse Defer() override {
       auto state = std::make_shared<DeferredState>();
@@ -194,6 +199,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
       pending.session = session_;
       pending.async = async;
       pending.token = TokenOf(request_);
+      pending.resource = resource_;
       pending.deadline = Clock::now() + server_.options.deferred_timeout;
       server_.deferred.emplace(state->id, std::move(pending));
       server_.ScheduleSweep();
@@ -208,6 +214,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 
    private:
     ServerCore& server_;
+    coap_resource_t* resource_;
     coap_session_t* session_;
     const coap_pdu_t* request_;
     const Request& parsed_;
@@ -329,7 +336,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     }
     const Request request = ParseRequest(session, pdu);
     Response out;
-    DeferHook hook(*this, session, pdu, request);
+    DeferHook hook(*this, resource, session, pdu, request);
     out.SetDeferHookInternal(&hook);
 
     const Handler* handler = nullptr;
@@ -494,12 +501,35 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     return it != by_coap.end() ? it->second : nullptr;
   }
 
+  // Drops the deferred exchanges `matches` selects, unanswered: their async entries are freed (they
+  // reference the session and resource) and their handles stop being pending.
+  template <class Predicate>
+  void DropDeferred(const Predicate& matches) {
+    for (auto it = deferred.begin(); it != deferred.end();) {
+      if (!matches(it->second)) {
+        ++it;
+        continue;
+      }
+      if (auto state = it->second.state.lock()) {
+        state->pending = false;
+      }
+      const std::string& token = it->second.token;
+      const coap_bin_const_t key{token.size(), reinterpret_cast<const uint8_t*>(token.data())};
+      if (coap_find_async(it->second.session, key) == it->second.async) {
+        coap_free_async(it->second.session, it->second.async);
+      }
+      it = deferred.erase(it);
+    }
+  }
+
   void DeleteResource(const std::string& key) {
     const auto it = resources.find(key);
     if (it == resources.end()) {
       return;
     }
     coap_resource_t* resource = it->second.first;
+    DropDeferred(
+        [resource](const PendingDeferred& pending) { return pending.resource == resource; });
     observers.erase(resource);
     by_coap.erase(resource);
     coap_delete_resource(core.ctx, resource);
@@ -642,7 +672,8 @@ bool DeferredResponse::Complete(Response response) {
   }
   server->context.CheckLoopThread("DeferredResponse::Complete");
   if (!state_->pending || !server->Complete(state_->id, std::move(response))) {
-    log::Warn(kLogComponent, "deferred response completed twice or after its timeout",
+    log::Warn(kLogComponent,
+              "deferred response completed twice, too late, or after its resource or endpoint went",
               {{"path", state_->request.Path()}});
     return false;
   }
@@ -691,17 +722,7 @@ Server::~Server() {
     if (core_->sweep_timer != 0) {
       core_->context.CancelTimer(core_->sweep_timer);
     }
-    for (auto& [id, pending] : core_->deferred) {
-      if (auto state = pending.state.lock()) {
-        state->pending = false;
-      }
-      coap_bin_const_t token{pending.token.size(),
-                             reinterpret_cast<const uint8_t*>(pending.token.data())};
-      if (coap_find_async(pending.session, token) == pending.async) {
-        coap_free_async(pending.session, pending.async);
-      }
-    }
-    core_->deferred.clear();
+    core_->DropDeferred([](const auto&) { return true; });
     while (!core_->resources.empty()) {
       core_->DeleteResource(core_->resources.begin()->first);
     }
@@ -805,25 +826,12 @@ bool Server::RemoveEndpoint(const Address& bound) {
   }
   // libcoap frees an endpoint's sessions only when nothing references them: an async entry
   // (a deferred exchange) does, so those exchanges go first, unanswered.
-  for (auto it = core_->deferred.begin(); it != core_->deferred.end();) {
-    const Address local = detail::ToAddress(*coap_session_get_addr_local(it->second.session));
-    const bool on_endpoint = local.family == bound.family && local.port == bound.port &&
-                             (detail::IsAnyAddress(bound) || local.ip == bound.ip);
-    if (!on_endpoint) {
-      ++it;
-      continue;
-    }
-    if (auto state = it->second.state.lock()) {
-      state->pending = false;
-    }
-    const std::string& token = it->second.token;
-    const coap_bin_const_t key{token.size(), reinterpret_cast<const uint8_t*>(token.data())};
-    if (coap_find_async(it->second.session, key) == it->second.async) {
-      coap_free_async(it->second.session, it->second.async);
-    }
-    it = core_->deferred.erase(it);
-  }
-  // Closes the socket; the sessions' deletion events drop their observe relations.
+  core_->DropDeferred([&](const auto& pending) {
+    const Address local = detail::ToAddress(*coap_session_get_addr_local(pending.session));
+    return local.family == bound.family && local.port == bound.port &&
+           (detail::IsAnyAddress(bound) || local.ip == bound.ip);
+  });
+  // Closes the socket, its sessions and their observe relations.
   core_->CloseEndpoint(record->endpoint, record->bound);
   records.erase(record);
   auto& addresses = core_->endpoints;

@@ -127,6 +127,23 @@ TEST_F(DeferredTest, HandlerThatThrowsAfterDeferringAnswersInternalServerError) 
   EXPECT_FALSE(OnServer([&](Server&) { return deferred_.front().pending(); }));
 }
 
+TEST_F(DeferredTest, RemovingTheResourceDropsItsDeferredExchanges) {
+  AddSlow();
+  Slot<Outcome<ClientResponse>> slot;
+  RequestOptions quick;
+  quick.timeout = 300ms;
+  OnClient(
+      [&](Client& client) { return client.Send(To(Method::kGet, "/slow"), quick, slot.Setter()); });
+  ASSERT_TRUE(test::WaitUntil([&] { return DeferredCount() == 1; }, kWait));
+  EXPECT_TRUE(OnServer([](Server& server) { return server.RemoveResource("/slow"); }));
+  EXPECT_EQ(DeferredCount(), 0U);
+  EXPECT_FALSE(OnServer([&](Server&) { return deferred_.front().pending(); }));
+  EXPECT_FALSE(CompleteFromWorker(Response(Code::kChanged)));
+  auto outcome = slot.Wait();
+  ASSERT_TRUE(outcome);
+  EXPECT_FALSE(outcome->ok());  // dropped unanswered: the client's deadline ends it
+}
+
 TEST_F(DeferredTest, SecondCompletionIsRefused) {
   AddSlow();
   Slot<Outcome<ClientResponse>> slot;

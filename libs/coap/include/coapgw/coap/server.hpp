@@ -146,7 +146,8 @@ class DeferredResponse {
   /// True while the exchange still waits for Complete().
   bool pending() const;
   /// Sends `response` as the separate response. False (and logged) when already completed, timed
-  /// out, or the server is gone. Loop thread only (std::logic_error otherwise).
+  /// out, dropped with its resource or endpoint, or the server is gone. Loop thread only
+  /// (std::logic_error otherwise).
   bool Complete(Response response);
   /// The request being answered (empty for an invalid handle).
   const Request& request() const;
