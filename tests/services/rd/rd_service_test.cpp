@@ -450,6 +450,12 @@ TEST_F(RdLookupTest, EndpointLookupFiltersOnEndpointAndLinkAttributes) {
             std::vector<std::string>{lamp_});
 }
 
+TEST_F(RdLookupTest, EndpointLookupAcceptsALocationInUriForm) {
+  // §6.2: "SHOULD recognize either" the path or the URI form of a registration's location.
+  const std::string uri = "coap://127.0.0.1:" + Port() + node2_;
+  EXPECT_EQ(Targets(EndpointLookup("href=" + uri)), std::vector<std::string>{node2_});
+}
+
 TEST_F(RdLookupTest, ResourceLookupReturnsResolvedLinksFilteredByEveryCriterion) {
   auto all = LinksByTarget(ResourceLookup());
   EXPECT_EQ(all.size(), 4U);

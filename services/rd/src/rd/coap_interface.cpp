@@ -79,6 +79,38 @@ bool IsLinkLocal(const std::string& ip) {
                                head.rfind("fea", 0) == 0 || head.rfind("feb", 0) == 0));
 }
 
+// The RD's base URI as the requester addressed it ("coap://127.0.0.1:5690"), so that lookups
+// recognize a location given as a URI (RFC 9176 §6.2). coap::Request does not carry the address
+// it arrived on: the host is the Uri-Host, else the address of the only endpoint unless that is a
+// wildcard; the port is the Uri-Port, else the only endpoint's. "" when it cannot be told (then
+// only the path form matches).
+std::string RdBase(const coap::Request& request, const std::vector<coap::Address>& endpoints) {
+  const coap::Address* only = endpoints.size() == 1 ? &endpoints.front() : nullptr;
+  std::string host;
+  if (request.uri_host) {
+    host = *request.uri_host;
+  } else if (only != nullptr && only->ip != "0.0.0.0" && only->ip != "::") {
+    host = only->ip;
+  }
+  std::optional<uint32_t> port;
+  for (const auto& option : request.options) {
+    if (option.number == coap::option::kUriPort) {
+      port = coap::DecodeUint(option.value);
+    }
+  }
+  if (!port && only != nullptr) {
+    port = only->port;
+  }
+  if (host.empty() || !port) {
+    return "";
+  }
+  const bool v6 = host.find(':') != std::string::npos;
+  const std::string scheme = request.transport == coap::Transport::kDtls ? "coaps" : "coap";
+  const uint32_t default_port = request.transport == coap::Transport::kDtls ? 5684 : 5683;
+  return scheme + "://" + (v6 ? "[" + host + "]" : host) +
+         (*port == default_port ? "" : ":" + std::to_string(*port));
+}
+
 std::optional<int64_t> ParseKey(const std::string& text) {
   int64_t key = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), key);
@@ -168,6 +200,7 @@ void CoapInterface::AddResources() {
             return;
           }
           query->requester_on_link = IsLinkLocal(request.source.ip);
+          query->rd_base = RdBase(request, server_.endpoints());
           LookupResult result = lookup(index_, *query);
           if (request.multicast && result.returned == 0) {
             // Multicast discovery: only endpoints with matches answer (RFC 7252 §8.2).
