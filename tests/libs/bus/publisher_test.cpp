@@ -1,5 +1,6 @@
 #include "coapgw/bus/publisher.hpp"
 
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -116,6 +117,17 @@ TEST_F(PublisherTest, RejectsBadTopicsAndDataWithoutUsingASeq) {
       break;
     }
   }
+}
+
+TEST_F(PublisherTest, SequencesHoldTheLastSeqUsedPerTopic) {
+  Publisher publisher(context_, "tcp://127.0.0.1:9", "rd");  // nobody there: messages discarded
+  EXPECT_TRUE(publisher.sequences().empty());
+  EXPECT_TRUE(publisher.Publish("a.b", "{}").ok());
+  EXPECT_TRUE(publisher.Publish("a.b", "{}").ok());
+  EXPECT_TRUE(publisher.Publish("c.d", "{}").ok());
+  EXPECT_FALSE(publisher.Publish("e f", "{}").ok());
+  const std::map<std::string, uint64_t, std::less<>> expected{{"a.b", 2}, {"c.d", 1}};
+  EXPECT_EQ(publisher.sequences(), expected);
 }
 
 TEST_F(PublisherTest, EveryInstanceIsANewPublisher) {
