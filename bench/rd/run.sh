@@ -47,8 +47,8 @@ ref1=$("$bin/rd_load" --target="127.0.0.1:$ref_port" --mode=get --path=/ --windo
 echo "$ref1"
 
 rss_before=$(rss_kib "$rd_pid")
-echo "== registrations: $endpoints endpoints, 3 links each (window 64)"
-reg=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=register --count="$endpoints" --window=64 --seconds=600)
+echo "== registrations: $endpoints endpoints, 3 links each (window 256)"
+reg=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=register --count="$endpoints" --window=256 --seconds=600)
 echo "$reg"
 sleep 2
 rss_after=$(rss_kib "$rd_pid")
