@@ -1,0 +1,63 @@
+#pragma once
+
+// websocketpp endpoint configurations shared by client.cpp and server.cpp (the only two files that
+// include websocketpp). Private to libs/ws.
+//
+// Why custom configs: the stock ones fix the transport's DNS, TCP-connect and TLS-handshake
+// timeouts at 5 s at compile time. Our client enforces its own connect_timeout with a timer, so
+// the transport's are set far beyond any sane setting and never decide first.
+// timeout_socket_shutdown bounds the TLS shutdown: websocketpp keeps a read pending while it
+// shuts TLS down, that read consumes the peer's close_notify, and the shutdown then waits for
+// this timer; the connection's close handler runs only afterwards.
+
+#include <websocketpp/config/asio.hpp>
+#include <websocketpp/config/asio_client.hpp>
+
+namespace coapgw::ws::internal {
+
+constexpr long kTransportTimeoutMs = 10L * 60L * 1000L;
+
+template <class Base, class SocketEndpoint>
+struct Config : public Base {
+  typedef Config type;
+  typedef Base base;
+
+  typedef typename base::concurrency_type concurrency_type;
+  typedef typename base::request_type request_type;
+  typedef typename base::response_type response_type;
+  typedef typename base::message_type message_type;
+  typedef typename base::con_msg_manager_type con_msg_manager_type;
+  typedef typename base::endpoint_msg_manager_type endpoint_msg_manager_type;
+  typedef typename base::alog_type alog_type;
+  typedef typename base::elog_type elog_type;
+  typedef typename base::rng_type rng_type;
+
+  struct transport_config : public base::transport_config {
+    typedef typename type::concurrency_type concurrency_type;
+    typedef typename type::alog_type alog_type;
+    typedef typename type::elog_type elog_type;
+    typedef typename type::request_type request_type;
+    typedef typename type::response_type response_type;
+    typedef SocketEndpoint socket_type;
+
+    static const long timeout_socket_pre_init = kTransportTimeoutMs;
+    static const long timeout_proxy = kTransportTimeoutMs;
+    static const long timeout_socket_post_init = kTransportTimeoutMs;
+    static const long timeout_dns_resolve = kTransportTimeoutMs;
+    static const long timeout_connect = kTransportTimeoutMs;
+    static const long timeout_socket_shutdown = 1000;
+  };
+
+  typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
+};
+
+using PlainClientConfig =
+    Config<websocketpp::config::core_client, websocketpp::transport::asio::basic_socket::endpoint>;
+using TlsClientConfig =
+    Config<websocketpp::config::core_client, websocketpp::transport::asio::tls_socket::endpoint>;
+using PlainServerConfig =
+    Config<websocketpp::config::core, websocketpp::transport::asio::basic_socket::endpoint>;
+using TlsServerConfig =
+    Config<websocketpp::config::core, websocketpp::transport::asio::tls_socket::endpoint>;
+
+}  // namespace coapgw::ws::internal
