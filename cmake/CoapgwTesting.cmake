@@ -17,6 +17,7 @@ function(coapgw_test name)
   gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 60
     NO_PRETTY_TYPES NO_PRETTY_VALUES
-    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
-      ENVIRONMENT "COAPGW_BIN_DIR=${CMAKE_BINARY_DIR}/bin;COAPGW_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
+  # Binary and source folders reach the tests through tests/support (compile definitions):
+  # a list in ENVIRONMENT would be split by gtest_discover_tests.
 endfunction()

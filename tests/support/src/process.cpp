@@ -44,11 +44,11 @@ uint16_t FreePort(int type) {
 }  // namespace
 
 std::string BinaryPath(const std::string& name) {
-  return EnvOr("COAPGW_BIN_DIR", "build/bin") + "/" + name;
+  return EnvOr("COAPGW_BIN_DIR", COAPGW_DEFAULT_BIN_DIR) + "/" + name;
 }
 
 std::string SourcePath(const std::string& relative) {
-  return EnvOr("COAPGW_SOURCE_DIR", ".") + "/" + relative;
+  return EnvOr("COAPGW_SOURCE_DIR", COAPGW_DEFAULT_SOURCE_DIR) + "/" + relative;
 }
 
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env) {
