@@ -1,0 +1,88 @@
+#include "executer/service_support.hpp"
+
+#include <sys/resource.h>
+
+#include "coapgw/coap/uri.hpp"
+#include "coapgw/common/log.hpp"
+
+namespace coapgw::executer {
+
+void ReadyOnSync::OnSynced(size_t devices) {
+  inner_.OnSynced(devices);
+  if (!health_.ready()) {
+    log::Info(component_, "ready", {{"devices", std::to_string(devices)}});
+  }
+  health_.SetReady();
+}
+
+void AddDeviceServiceSettings(Settings& settings) {
+  settings.Add({"COAPGW_BUS_PUB", "bus endpoint results are published to", "tcp://127.0.0.1:7100"});
+  settings.Add({"COAPGW_BUS_SUB", "bus endpoint messages come from", "tcp://127.0.0.1:7101"});
+  settings.Add({"COAPGW_RD_URI", "the RD (its /coapgw/devices snapshot)", "coap://127.0.0.1:5683"});
+  settings.Add({"COAPGW_DTLS_PSK_FILE",
+                "DTLS-PSK keys for coaps:// devices: lines identity,key,host-pattern (key as text "
+                "or hex:...; pattern a glob over the device's host)",
+                ""});
+}
+
+devices::DeviceMirrorOptions MirrorOptionsFrom(const Settings& settings) {
+  devices::DeviceMirrorOptions options;
+  options.rd_uri = settings.String("COAPGW_RD_URI");
+  const auto uri = coap::ParseUri(options.rd_uri);
+  if (!uri.ok()) {
+    throw SettingsError("COAPGW_RD_URI: " + uri.error().message);
+  }
+  return options;
+}
+
+std::unique_ptr<PskKeyFile> PskKeysFrom(const Settings& settings) {
+  if (!settings.IsSet("COAPGW_DTLS_PSK_FILE") || settings.String("COAPGW_DTLS_PSK_FILE").empty()) {
+    return nullptr;
+  }
+  auto keys = PskKeyFile::Load(settings.String("COAPGW_DTLS_PSK_FILE"));
+  if (!keys.ok()) {
+    throw SettingsError("COAPGW_DTLS_PSK_FILE: " + keys.error().message);
+  }
+  return std::make_unique<PskKeyFile>(std::move(*keys));
+}
+
+std::unique_ptr<bus::Publisher> ConnectPublisher(zmq::context_t& zmq_context,
+                                                 const Settings& settings,
+                                                 MetricsRegistry& registry,
+                                                 const std::string& service) {
+  bus::PublisherOptions options;
+  options.metrics = &registry;
+  options.metrics_labels = "publisher=\"" + service + "\"";
+  return std::make_unique<bus::Publisher>(zmq_context, settings.String("COAPGW_BUS_PUB"), service,
+                                          options);
+}
+
+std::unique_ptr<devices::BusFeed> SubscribeFeed(zmq::context_t& zmq_context,
+                                                const Settings& settings, MetricsRegistry& registry,
+                                                const std::string& service,
+                                                std::vector<std::string> topics,
+                                                coap::Context& loop,
+                                                devices::BusFeed::Handler handler) {
+  bus::SubscriberOptions options;
+  options.metrics = &registry;
+  options.metrics_labels = "subscriber=\"" + service + "\"";
+  return std::make_unique<devices::BusFeed>(zmq_context, settings.String("COAPGW_BUS_SUB"),
+                                            std::move(topics), loop, std::move(handler), options);
+}
+
+size_t RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return 0;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      limit = raised;
+    }
+  }
+  return static_cast<size_t>(limit.rlim_cur);
+}
+
+}  // namespace coapgw::executer

@@ -1,0 +1,77 @@
+#pragma once
+
+// Wiring pieces the executer and the pinger share: both follow the RD through a DeviceMirror,
+// are ready once it synchronised, and talk to many devices over one socket each.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "coapgw/bus/publisher.hpp"
+#include "coapgw/coap/context.hpp"
+#include "coapgw/common/http_server.hpp"
+#include "coapgw/common/metrics.hpp"
+#include "coapgw/common/settings.hpp"
+#include "coapgw/devices/bus_feed.hpp"
+#include "coapgw/devices/device_mirror.hpp"
+#include "executer/psk_file.hpp"
+
+namespace coapgw::executer {
+
+/// Passes every mirror event on to `inner` and marks `health` ready at the first completed
+/// snapshot (logging it, with the device count, once per snapshot).
+class ReadyOnSync final : public devices::DeviceListener {
+ public:
+  ReadyOnSync(devices::DeviceListener& inner, Health& health, std::string component)
+      : inner_(inner), health_(health), component_(std::move(component)) {}
+
+  void OnDeviceUpsert(const events::Device& device, const events::Device* before,
+                      const std::vector<events::DeviceChange>& changes) override {
+    inner_.OnDeviceUpsert(device, before, changes);
+  }
+  void OnDeviceGone(const events::Device& device, devices::GoneReason reason) override {
+    inner_.OnDeviceGone(device, reason);
+  }
+  void OnSynced(size_t devices) override;
+
+ private:
+  devices::DeviceListener& inner_;
+  Health& health_;
+  std::string component_;
+};
+
+/// Declares the settings both services read: COAPGW_BUS_PUB, COAPGW_BUS_SUB, COAPGW_RD_URI and
+/// COAPGW_DTLS_PSK_FILE.
+void AddDeviceServiceSettings(Settings& settings);
+
+/// The mirror's options from COAPGW_RD_URI; SettingsError when it is not a coap:// URI.
+devices::DeviceMirrorOptions MirrorOptionsFrom(const Settings& settings);
+
+/// The key file COAPGW_DTLS_PSK_FILE names (nullptr when unset); SettingsError naming the file and
+/// line when it cannot be read or parsed.
+std::unique_ptr<PskKeyFile> PskKeysFrom(const Settings& settings);
+
+/// A bus publisher named `service` connected to COAPGW_BUS_PUB, counting into `registry`
+/// (publisher="<service>"). Construct and use it on the loop thread only.
+std::unique_ptr<bus::Publisher> ConnectPublisher(zmq::context_t& zmq_context,
+                                                 const Settings& settings,
+                                                 MetricsRegistry& registry,
+                                                 const std::string& service);
+
+/// A BusFeed from COAPGW_BUS_SUB for `topics`, handing each message to `handler` on `loop`'s
+/// thread, counting into `registry` (subscriber="<service>").
+std::unique_ptr<devices::BusFeed> SubscribeFeed(zmq::context_t& zmq_context,
+                                                const Settings& settings, MetricsRegistry& registry,
+                                                const std::string& service,
+                                                std::vector<std::string> topics,
+                                                coap::Context& loop,
+                                                devices::BusFeed::Handler handler);
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (one UDP socket per device session) and
+/// returns the soft limit in force afterwards.
+size_t RaiseOpenFileLimit();
+
+}  // namespace coapgw::executer
