@@ -1,0 +1,221 @@
+#include "pinger/service.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "coapgw/bus/publisher.hpp"
+#include "coapgw/coap/client.hpp"
+#include "coapgw/coap/context.hpp"
+#include "coapgw/coap/message.hpp"
+#include "coapgw/common/log.hpp"
+#include "coapgw/devices/bus_feed.hpp"
+#include "coapgw/devices/device_mirror.hpp"
+#include "coapgw/events/codec.hpp"
+#include "executer/service_support.hpp"
+#include "pinger/pinger.hpp"
+
+namespace coapgw::pinger {
+namespace {
+
+constexpr char kLog[] = "pinger";
+constexpr Millis kMetricsInterval{1000};
+// Sessions (one socket each) are closed this long after their ping: the pinger touches each
+// device once per interval, and libcoap's loop walks every open session on each turn, so keeping
+// thousands open costs more than reopening one per ping.
+constexpr Millis kIdleSession{200};
+
+struct PingerMetrics {
+  Counter& pings;
+  Counter& replies;
+  Counter& misses;
+  Counter& skipped;
+  Counter& abandoned;
+  Counter& unreachable;
+  Counter& reachable;
+  Gauge& devices;
+  Gauge& in_flight;
+  Gauge& sessions;
+};
+
+// Everything that lives on the CoAP loop thread, built and destroyed there.
+struct LoopState {
+  std::unique_ptr<bus::Publisher> publisher;
+  std::unique_ptr<coap::Client> client;
+  std::unique_ptr<Pinger> pinger;
+  std::unique_ptr<executer::ReadyOnSync> listener;
+  std::unique_ptr<devices::DeviceMirror> mirror;
+  ScheduleStats reported;
+  PingerStats reported_pinger;
+  bool running = true;  // false once shutdown began: timers stop rescheduling themselves
+};
+
+// Copies the loop-owned counters into the (thread-safe) metrics registry.
+void Report(coap::Context& context, LoopState& state, PingerMetrics& metrics) {
+  if (!state.running) {
+    return;
+  }
+  const ScheduleStats& now = state.pinger->schedule().stats();
+  metrics.pings.Inc(now.pings - state.reported.pings);
+  metrics.replies.Inc(now.replies - state.reported.replies);
+  metrics.misses.Inc(now.misses - state.reported.misses);
+  metrics.skipped.Inc(now.skipped - state.reported.skipped);
+  state.reported = now;
+  const PingerStats& pinger = state.pinger->stats();
+  metrics.abandoned.Inc(pinger.abandoned - state.reported_pinger.abandoned);
+  metrics.unreachable.Inc(pinger.published_unreachable -
+                          state.reported_pinger.published_unreachable);
+  metrics.reachable.Inc(pinger.published_reachable - state.reported_pinger.published_reachable);
+  state.reported_pinger = pinger;
+  metrics.devices.Set(static_cast<int64_t>(state.pinger->schedule().size()));
+  metrics.in_flight.Set(static_cast<int64_t>(state.pinger->schedule().in_flight()));
+  metrics.sessions.Set(static_cast<int64_t>(state.client->SessionCount()));
+  context.After(kMetricsInterval,
+                [&context, &state, &metrics] { Report(context, state, metrics); });
+}
+
+PingerOptions OptionsFrom(const Settings& settings) {
+  PingerOptions options;
+  options.policy.interval = settings.Duration("COAPGW_PING_INTERVAL");
+  options.timeout = settings.Duration("COAPGW_PING_TIMEOUT");
+  options.policy.misses = static_cast<uint32_t>(settings.Int("COAPGW_PING_MISSES"));
+  options.policy.max_in_flight = static_cast<size_t>(settings.Int("COAPGW_PING_MAX_IN_FLIGHT"));
+  if (options.policy.interval.count() <= 0) {
+    throw SettingsError("COAPGW_PING_INTERVAL: must be more than 0");
+  }
+  if (options.timeout.count() <= 0 || options.timeout >= options.policy.interval) {
+    throw SettingsError("COAPGW_PING_TIMEOUT: " + FormatDuration(options.timeout) +
+                        " must be more than 0 and less than COAPGW_PING_INTERVAL (" +
+                        FormatDuration(options.policy.interval) + ")");
+  }
+  return options;
+}
+
+// A bus message that shows a device answered someone: a registration update (even a plain
+// refresh), a notification, or a command answered with a CoAP code (not a timeout).
+void NoteProofOfLife(Pinger& pinger, const bus::Message& message) {
+  if (message.topic == events::DeviceUpdated::kTopic) {
+    if (auto updated = events::DecodeDeviceUpdated(message.data()); updated.ok()) {
+      pinger.NoteAlive(updated->device.device_id);
+    }
+  } else if (message.topic == events::ObservedData::kTopic) {
+    if (auto data = events::DecodeObservedData(message.data()); data.ok()) {
+      pinger.NoteAlive(data->device_id);
+    }
+  } else if (message.topic == events::CommandResult::kTopic) {
+    auto result = events::DecodeCommandResult(message.data());
+    if (result.ok() && coap::ParseCode(result->code).has_value()) {
+      pinger.NoteAlive(result->device_id);
+    }
+  }
+}
+
+}  // namespace
+
+void AddSettings(Settings& settings) {
+  executer::AddDeviceServiceSettings(settings);
+  settings.Add({"COAPGW_PING_INTERVAL", "each device is pinged once per this", "10s",
+                SettingKind::kDuration});
+  settings.Add({"COAPGW_PING_TIMEOUT", "a ping not answered within this is a miss", "3s",
+                SettingKind::kDuration});
+  settings.Add({"COAPGW_PING_MISSES", "misses in a row after which a device is disconnected", "2",
+                SettingKind::kInt, false, false, 1, 1000});
+  settings.Add({"COAPGW_PING_MAX_IN_FLIGHT", "pings out at once over all devices", "256",
+                SettingKind::kInt, false, false, 1, 100'000});
+}
+
+int RunPinger(ServiceContext& service) {
+  const Settings& settings = service.settings;
+  const PingerOptions options = OptionsFrom(settings);
+  const devices::DeviceMirrorOptions mirror_options = executer::MirrorOptionsFrom(settings);
+  const std::unique_ptr<executer::PskKeyFile> psk_keys = executer::PskKeysFrom(settings);
+  const size_t open_files = executer::RaiseOpenFileLimit();
+  log::Info(kLog, "configured",
+            {{"rd", mirror_options.rd_uri},
+             {"interval", FormatDuration(options.policy.interval)},
+             {"timeout", FormatDuration(options.timeout)},
+             {"misses", std::to_string(options.policy.misses)},
+             {"max_in_flight", std::to_string(options.policy.max_in_flight)},
+             {"open_files", std::to_string(open_files)}});
+  service.health.SetNotReady("synchronising with the RD");
+
+  MetricsRegistry& registry = service.metrics;
+  PingerMetrics metrics{
+      registry.AddCounter("coapgw_pinger_pings_total", "CoAP pings sent."),
+      registry.AddCounter("coapgw_pinger_replies_total", "Pings answered in time."),
+      registry.AddCounter("coapgw_pinger_misses_total", "Pings not answered in time."),
+      registry.AddCounter("coapgw_pinger_skipped_total",
+                          "Pings left out because the device had just shown it is alive."),
+      registry.AddCounter("coapgw_pinger_abandoned_total",
+                          "Pings that could not be sent (local cause; retried next interval)."),
+      registry.AddCounter("coapgw_pinger_liveness_total",
+                          "Liveness verdicts published (they differ from the RD's status).",
+                          "reachable=\"false\""),
+      registry.AddCounter("coapgw_pinger_liveness_total",
+                          "Liveness verdicts published (they differ from the RD's status).",
+                          "reachable=\"true\""),
+      registry.AddGauge("coapgw_pinger_devices", "Devices being pinged."),
+      registry.AddGauge("coapgw_pinger_in_flight", "Pings out now."),
+      registry.AddGauge("coapgw_pinger_sessions", "CoAP client sessions (sockets) open."),
+  };
+
+  zmq::context_t zmq_context;
+  coap::ContextThread loop;
+  coap::Context& context = loop.context();
+  LoopState state;
+  loop.Call([&] {
+    state.publisher = executer::ConnectPublisher(zmq_context, settings, registry, kLog);
+    coap::ClientOptions client_options;
+    client_options.psk_keys = psk_keys.get();
+    client_options.idle_session_timeout = kIdleSession;
+    state.client = std::make_unique<coap::Client>(context, client_options);
+    bus::Publisher& publisher = *state.publisher;
+    state.pinger = std::make_unique<Pinger>(
+        context, *state.client, options, [&publisher](const events::DeviceLiveness& liveness) {
+          const Status published =
+              publisher.Publish(events::DeviceLiveness::kTopic, events::Encode(liveness));
+          if (!published.ok()) {
+            // Harmless: the verdict still differs from the RD's status at the next ping, which
+            // publishes it again.
+            log::Warn(kLog, "liveness not published",
+                      {{"device_id", liveness.device_id}, {"error", published.error().message}});
+          }
+        });
+    state.listener = std::make_unique<executer::ReadyOnSync>(*state.pinger, service.health, kLog);
+    state.mirror = std::make_unique<devices::DeviceMirror>(context, *state.client, *state.listener,
+                                                           mirror_options);
+    state.mirror->Start();
+    Report(context, state, metrics);
+  });
+
+  auto feed =
+      executer::SubscribeFeed(zmq_context, settings, registry, kLog,
+                              std::vector<std::string>{devices::kDeviceTopicPrefix,
+                                                       std::string(events::ObservedData::kTopic),
+                                                       std::string(events::CommandResult::kTopic)},
+                              context, [&state](const bus::Message& message) {
+                                if (message.topic.rfind(devices::kDeviceTopicPrefix, 0) == 0) {
+                                  state.mirror->OnMessage(message);
+                                }
+                                NoteProofOfLife(*state.pinger, message);
+                              });
+
+  const int signal_number = service.stop.Wait();
+  log::Info(kLog, "stopping", {{"signal", std::to_string(signal_number)}});
+  service.health.SetNotReady("stopping");
+  feed.reset();  // no more messages; those already posted run before the teardown below
+  loop.Call([&] {
+    state.running = false;
+    state.pinger->Stop();
+    state.mirror.reset();
+    state.listener.reset();
+    state.pinger.reset();
+    state.client.reset();
+    state.publisher.reset();
+  });
+  return 0;
+}
+
+}  // namespace coapgw::pinger
