@@ -431,13 +431,18 @@ int RunObserver(ServiceContext& service) {
   log::Info(kComponent, "stopping", {{"signal", std::to_string(signal_number)}});
   service.health.SetNotReady("stopping");
   feed.reset();
-  loop.Call([&] {
+  const bool deregistered = loop.Call([&] {
     state.running = false;
+    // Relations (or registrations that may become ones) to take back from the devices.
+    const bool relations = state.watcher->observing() > 0 || state.watcher->in_flight() > 0;
     state.observer->StopAll();
     PublishHeartbeat(state, kLeavingInterval);
     state.outbox->Flush();
+    return relations;
   });
-  std::this_thread::sleep_for(kDeregisterLinger);
+  if (deregistered) {
+    std::this_thread::sleep_for(kDeregisterLinger);
+  }
   loop.Call([&] {
     counters.Sync();
     state.mirror.reset();
