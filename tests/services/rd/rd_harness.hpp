@@ -57,7 +57,8 @@ std::string LocationOf(const coap::ClientResponse& response);
 
 class RdHarness {
  public:
-  /// Creates the database and picks free ports; starts nothing.
+  /// Creates the database and picks free loopback ports (below the ephemeral range, so that they
+  /// stay free across a restart of the RD); starts nothing.
   RdHarness();
   ~RdHarness();
   RdHarness(const RdHarness&) = delete;

@@ -36,6 +36,7 @@ using coapgw::test::RunCommand;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 using testing::HasSubstr;
+using testing::Not;
 
 constexpr uint16_t kLinkFormat = coap::content_format::kLinkFormat;
 constexpr milliseconds kShort{5000};
@@ -137,12 +138,15 @@ TEST_F(RdServiceTest, HelpListsEverySettingAndVersionPrintsTheVersion) {
   EXPECT_EQ(version.text.rfind("coapgw-rd ", 0), 0U) << version.text;
 }
 
-TEST_F(RdServiceTest, ABadSettingExitsNonZeroWithOneLineNamingIt) {
+TEST_F(RdServiceTest, ABadSettingExitsWithCodeTwoAndOneLineNamingItBeforeStarting) {
   const std::map<std::string, std::string> bad[] = {
       {{"COAPGW_RD_POLICY", "nonsense"}},
-      {{"COAPGW_DATABASE_URL", ""}},
+      {{"COAPGW_DATABASE_URL", ""}},  // unset (the tests' own is COAPGW_TEST_DATABASE_URL)
       {{"COAPGW_RD_MAX_PAYLOAD", "1"}},
       {{"COAPGW_RD_LISTEN", "nowhere"}},
+      {{"COAPGW_RD_LISTEN", "127.0.0.1:5683,[::1"}},
+      {{"COAPGW_BUS_PUB", "nonsense"}},
+      {{"COAPGW_BUS_SUB", "tcp://127.0.0.1"}},
   };
   for (const auto& extra : bad) {
     const std::string name = extra.begin()->first;
@@ -151,16 +155,36 @@ TEST_F(RdServiceTest, ABadSettingExitsNonZeroWithOneLineNamingIt) {
     if (env[name].empty()) {
       env.erase(name);
     }
-    // An unset variable must not be inherited from the test's environment either.
     coapgw::test::Process process({coapgw::test::BinaryPath("coapgw-rd")}, env);
     const auto exit_code = process.Wait(kShort);
     ASSERT_TRUE(exit_code) << name << " did not make it exit";
-    EXPECT_NE(*exit_code, 0) << name;
+    EXPECT_EQ(*exit_code, 2) << name;
     const std::string text = process.Stderr();
     const size_t first = text.find(name);
     EXPECT_NE(first, std::string::npos) << text;
     EXPECT_EQ(text.find(name, first + 1), std::string::npos) << "more than one line:\n" << text;
+    EXPECT_THAT(text, Not(HasSubstr(" ERROR "))) << name;
+    EXPECT_THAT(text, Not(HasSubstr("rd-store"))) << name << ": checked only after connecting";
   }
+}
+
+TEST_F(RdServiceTest, AnAddressItCannotBindEndsTheStartWithOneLine) {
+  ASSERT_TRUE(rd_.StartBus());
+  auto env = rd_.Env();
+  env["COAPGW_RD_LISTEN"] = "127.0.0.1:" + Port() + ",192.0.2.1:5683";  // not a local address
+  coapgw::test::Process process({coapgw::test::BinaryPath("coapgw-rd")}, env);
+  const auto exit_code = process.Wait(seconds(10));
+  ASSERT_TRUE(exit_code) << process.Stderr();
+  EXPECT_EQ(*exit_code, 1);
+  const std::string text = process.Stderr();
+  EXPECT_THAT(text, HasSubstr("fatal error=\"COAPGW_RD_LISTEN 192.0.2.1:5683: "));
+  // The loop-owned objects went on their loop thread: no other error on the way out.
+  size_t errors = 0;
+  for (size_t at = text.find(" ERROR "); at != std::string::npos;
+       at = text.find(" ERROR ", at + 1)) {
+    ++errors;
+  }
+  EXPECT_EQ(errors, 1U) << text;
 }
 
 TEST_F(RdServiceTest, ServesProbesAndStopsCleanlyOnSigterm) {

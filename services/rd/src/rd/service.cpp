@@ -8,6 +8,7 @@
 
 #include <zmq.hpp>
 
+#include "coapgw/bus/endpoint.hpp"
 #include "coapgw/bus/publisher.hpp"
 #include "coapgw/bus/subscriber.hpp"
 #include "coapgw/coap/client.hpp"
@@ -58,16 +59,25 @@ Policy ParsePolicy(const std::string& text) {
   throw SettingsError("COAPGW_RD_POLICY: '" + text + "' is not fcfr, fcfr-port or open");
 }
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> items;
+// COAPGW_RD_LISTEN: comma-separated host:port addresses, checked before anything starts.
+std::vector<HostPort> ParseListen(const std::string& text) {
+  std::vector<HostPort> addresses;
   std::stringstream stream(text);
   std::string item;
   while (std::getline(stream, item, ',')) {
-    if (!item.empty()) {
-      items.push_back(item);
+    if (item.empty()) {
+      continue;
     }
+    auto address = ParseHostPort(item);
+    if (!address.ok()) {
+      throw SettingsError("COAPGW_RD_LISTEN: '" + item + "': " + address.error().message);
+    }
+    addresses.push_back(*address);
   }
-  return items;
+  if (addresses.empty()) {
+    throw SettingsError("COAPGW_RD_LISTEN: no address given");
+  }
+  return addresses;
 }
 
 // "publisher":"rd-…","seq":{"rd.device.registered":12,…}: lets a consumer skip the events a
@@ -172,10 +182,9 @@ int RunRd(ServiceContext& service) {
   CoapInterfaceOptions coap_options;
   coap_options.max_payload_bytes = static_cast<size_t>(settings.Int("COAPGW_RD_MAX_PAYLOAD"));
   coap_options.simple_registration = settings.Bool("COAPGW_RD_SIMPLE_REGISTRATION");
-  const std::vector<std::string> listen = SplitList(settings.String("COAPGW_RD_LISTEN"));
-  if (listen.empty()) {
-    throw SettingsError("COAPGW_RD_LISTEN: no address given");
-  }
+  const std::vector<HostPort> listen = ParseListen(settings.String("COAPGW_RD_LISTEN"));
+  const std::string bus_pub = bus::EndpointSetting(settings, bus::kPubEndpointSetting);
+  const std::string bus_sub = bus::EndpointSetting(settings, bus::kSubEndpointSetting);
 
   service.health.SetNotReady("loading registrations");
   auto store_owner = std::make_unique<PgStore>(settings.String("COAPGW_DATABASE_URL"));
@@ -214,49 +223,74 @@ int RunRd(ServiceContext& service) {
                         "1 while the RD's database connection works, else 0."),
   };
 
-  loop.Call([&] {
-    bus::PublisherOptions publisher_options;
-    publisher_options.metrics = &service.metrics;
-    publisher_options.metrics_labels = "publisher=\"rd\"";
-    state.publisher = std::make_unique<bus::Publisher>(
-        zmq_context, settings.String("COAPGW_BUS_PUB"), "rd", publisher_options);
-    state.events = std::make_unique<BusEventSink>(*state.publisher);
-    state.index = std::make_unique<Index>();
-    state.directory = std::make_unique<Directory>(
-        *state.index, store, *state.events,
-        [&context](std::function<void()> task) { context.Post(std::move(task)); },
-        [] { return std::chrono::system_clock::now(); }, directory_options);
-    state.server = std::make_unique<coap::Server>(context);
-    state.client = std::make_unique<coap::Client>(context);
-    for (const auto& address : listen) {
-      auto bound = state.server->AddEndpoint(address);
-      if (!bound.ok()) {
-        throw std::runtime_error("COAPGW_RD_LISTEN " + address + ": " + bound.error().message);
+  // The loop-owned state goes on the loop thread (a coap::Server or Client refuses to be destroyed
+  // elsewhere), also when start-up fails half-way.
+  const auto tear_down = [&] {
+    loop.Call([&] {
+      state.running = false;
+      state.coap.reset();
+      state.server.reset();  // stop taking requests first
+      state.client.reset();
+    });
+    // Writes still queued are committed (bounded) and their completions reach the loop, which
+    // still runs; then the loop-owned state goes in reverse order of construction.
+    store_owner.reset();
+    loop.Call([&] {
+      state.directory.reset();
+      state.index.reset();
+      state.events.reset();
+      state.publisher.reset();
+    });
+  };
+  try {
+    loop.Call([&] {
+      bus::PublisherOptions publisher_options;
+      publisher_options.metrics = &service.metrics;
+      publisher_options.metrics_labels = "publisher=\"rd\"";
+      state.publisher =
+          std::make_unique<bus::Publisher>(zmq_context, bus_pub, "rd", publisher_options);
+      state.events = std::make_unique<BusEventSink>(*state.publisher);
+      state.index = std::make_unique<Index>();
+      state.directory = std::make_unique<Directory>(
+          *state.index, store, *state.events,
+          [&context](std::function<void()> task) { context.Post(std::move(task)); },
+          [] { return std::chrono::system_clock::now(); }, directory_options);
+      state.server = std::make_unique<coap::Server>(context);
+      state.client = std::make_unique<coap::Client>(context);
+      for (const auto& address : listen) {
+        auto bound = state.server->AddEndpoint(address);
+        if (!bound.ok()) {
+          throw std::runtime_error("COAPGW_RD_LISTEN " + FormatHostPort(address) + ": " +
+                                   bound.error().message);
+        }
+        log::Info("rd", "listening", {{"address", bound->ToString()}, {"transport", "udp"}});
       }
-      log::Info("rd", "listening", {{"address", bound->ToString()}, {"transport", "udp"}});
-    }
-    if (settings.Bool("COAPGW_RD_MULTICAST")) {
-      for (const char* group : {"224.0.1.187", "ff02::fd", "ff05::fd"}) {
-        const Status joined =
-            state.server->JoinMulticast(group, settings.String("COAPGW_RD_MULTICAST_INTERFACE"));
-        if (joined.ok()) {
-          log::Info("rd", "joined multicast group", {{"group", group}});
-        } else {
-          log::Warn("rd", "cannot join multicast group",
-                    {{"group", group}, {"error", joined.error().message}});
+      if (settings.Bool("COAPGW_RD_MULTICAST")) {
+        for (const char* group : {"224.0.1.187", "ff02::fd", "ff05::fd"}) {
+          const Status joined =
+              state.server->JoinMulticast(group, settings.String("COAPGW_RD_MULTICAST_INTERFACE"));
+          if (joined.ok()) {
+            log::Info("rd", "joined multicast group", {{"group", group}});
+          } else {
+            log::Warn("rd", "cannot join multicast group",
+                      {{"group", group}, {"error", joined.error().message}});
+          }
         }
       }
-    }
-    bus::Publisher& publisher = *state.publisher;
-    state.coap = std::make_unique<CoapInterface>(
-        context, *state.server, *state.client, *state.directory, *state.index, coap_options,
-        [&publisher] { return SnapshotHeaderOf(publisher); });
-    CoapInterface& coap_interface = *state.coap;
-    state.directory->SetChangeListener([&coap_interface] { coap_interface.DirectoryChanged(); });
-    state.directory->Load(std::move(stored));
-    Sweep(context, state);
-    Report(context, state, metrics, store);
-  });
+      bus::Publisher& publisher = *state.publisher;
+      state.coap = std::make_unique<CoapInterface>(
+          context, *state.server, *state.client, *state.directory, *state.index, coap_options,
+          [&publisher] { return SnapshotHeaderOf(publisher); });
+      CoapInterface& coap_interface = *state.coap;
+      state.directory->SetChangeListener([&coap_interface] { coap_interface.DirectoryChanged(); });
+      state.directory->Load(std::move(stored));
+      Sweep(context, state);
+      Report(context, state, metrics, store);
+    });
+  } catch (...) {
+    tear_down();
+    throw;
+  }
 
   // Liveness verdicts from the pinger arrive on the bus; the directory applies them on its loop.
   std::atomic<bool> stopping{false};
@@ -264,8 +298,8 @@ int RunRd(ServiceContext& service) {
     bus::SubscriberOptions subscriber_options;
     subscriber_options.metrics = &service.metrics;
     subscriber_options.metrics_labels = "subscriber=\"rd\"";
-    bus::Subscriber subscriber(zmq_context, settings.String("COAPGW_BUS_SUB"),
-                               {std::string(events::DeviceLiveness::kTopic)}, subscriber_options);
+    bus::Subscriber subscriber(zmq_context, bus_sub, {std::string(events::DeviceLiveness::kTopic)},
+                               subscriber_options);
     while (!stopping.load()) {
       auto message = subscriber.Receive(Millis(200));
       if (!message) {
@@ -289,21 +323,7 @@ int RunRd(ServiceContext& service) {
   service.health.SetNotReady("stopping");
   stopping.store(true);
   liveness_thread.join();
-  loop.Call([&] {
-    state.running = false;
-    state.coap.reset();
-    state.server.reset();  // stop taking requests first
-    state.client.reset();
-  });
-  // Writes still queued are committed (bounded) and their completions reach the loop, which
-  // still runs; then the loop-owned state goes in reverse order of construction.
-  store_owner.reset();
-  loop.Call([&] {
-    state.directory.reset();
-    state.index.reset();
-    state.events.reset();
-    state.publisher.reset();
-  });
+  tear_down();
   return 0;
 }
 
