@@ -128,7 +128,7 @@ std::map<std::string, std::string> RdHarness::Env() const {
 }
 
 bool RdHarness::StartRd(const std::map<std::string, std::string>& extra, std::string* error) {
-  // Every RD gets a bus: its events are part of what it does.
+  // Every RD gets a bus: it waits (up to 2 s) for one before it announces anything.
   if (!bus_ && !StartBus()) {
     if (error != nullptr) {
       *error = "coapgw-bus did not start";

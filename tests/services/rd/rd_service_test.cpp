@@ -694,6 +694,25 @@ TEST_F(RdServiceTest, AnUpdateBeforeExpiryExtendsTheLifetime) {
       coapgw::test::WaitUntil([&] { return EndpointLookup("ep=kept").empty(); }, seconds(4)));
 }
 
+TEST_F(RdServiceTest, ALifetimeThatEndsWhileTheRdIsDownExpiresAtStart) {
+  ASSERT_NO_FATAL_FAILURE(StartRdWithEvents());
+  const auto registered_at = steady_clock::now();
+  const std::string location = rd_.Register("ep=sleeper&lt=3", "</a>");
+  ASSERT_FALSE(location.empty());
+  const auto registered = ExpectEvent<events::DeviceRegistered>();
+  ASSERT_EQ(rd_.StopRd(), 0);
+  std::this_thread::sleep_until(registered_at + milliseconds(3200));  // wait out the lifetime
+  const std::string rows =
+      "SELECT count(*) FROM rd_registrations WHERE key = " + location.substr(4);
+  EXPECT_EQ(rd_.database().Query(rows), "1");
+  ASSERT_NO_FATAL_FAILURE(StartRd());
+  EXPECT_EQ(EndpointLookup("ep=sleeper"), "");
+  const auto expired = ExpectEvent<events::DeviceExpired>();
+  EXPECT_EQ(expired.device.device_id, registered.device.device_id);
+  EXPECT_EQ(expired.device.location, location);
+  EXPECT_TRUE(coapgw::test::WaitUntil([&] { return rd_.database().Query(rows) == "0"; }, kShort));
+}
+
 // ---- Restart -----------------------------------------------------------------------------------
 
 // The /coapgw/devices snapshot as location -> device id.

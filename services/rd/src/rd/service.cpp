@@ -27,6 +27,8 @@ namespace {
 constexpr Millis kSweepInterval{200};  // expiry is noticed within this (RFC 9176 §5.3)
 constexpr Millis kMetricsInterval{1000};
 constexpr Millis kLoadRetry{2000};
+constexpr Millis kBusConnectWait{2000};
+constexpr Millis kBusSettle{200};
 
 class BusEventSink final : public EventSink {
  public:
@@ -90,6 +92,41 @@ std::string SnapshotHeaderOf(const bus::Publisher& publisher) {
     first = false;
   }
   return header + "}";
+}
+
+// Notices when a socket's connection has completed its ZMTP handshake.
+class HandshakeMonitor final : public zmq::monitor_t {
+ public:
+  bool connected() const { return connected_; }
+
+ private:
+  void on_event_handshake_succeeded(const zmq_event_t& /*event*/,
+                                    const char* /*address*/) override {
+    connected_ = true;
+  }
+  bool connected_ = false;
+};
+
+// ZeroMQ drops what a publisher sends before it has connected to the bus and received the
+// subscriptions the bus sends right after the handshake; and the RD's first events come at once:
+// the expiries of registrations whose lifetime ended while it was down. So it waits (boundedly)
+// for the handshake, then lets the subscriptions arrive. A PUB socket cannot tell when they have
+// (an XPUB could); kBusSettle covers the few milliseconds that takes on one host. Without a bus
+// the RD starts anyway; consumers resync from /coapgw/devices when they see its new publisher id.
+// A SIGTERM meanwhile stays pending for ServiceContext::stop (signals are blocked).
+void WaitForBus(HandshakeMonitor& monitor) {
+  const auto deadline = std::chrono::steady_clock::now() + kBusConnectWait;
+  while (!monitor.connected() && std::chrono::steady_clock::now() < deadline) {
+    monitor.check_event(50);
+  }
+  if (!monitor.connected()) {
+    // Also when the handshake completed before monitoring began (rare): then the wait was long
+    // enough anyway.
+    log::Warn("rd", "no bus connection seen; events are lost until there is one",
+              {{"waited", FormatDuration(kBusConnectWait)}});
+    return;
+  }
+  std::this_thread::sleep_for(kBusSettle);
 }
 
 // Everything that lives on the CoAP loop thread, built and destroyed there.
@@ -223,6 +260,7 @@ int RunRd(ServiceContext& service) {
                         "1 while the RD's database connection works, else 0."),
   };
 
+  HandshakeMonitor bus_monitor;  // of the publisher's socket, until start-up waited for the bus
   // The loop-owned state goes on the loop thread (a coap::Server or Client refuses to be destroyed
   // elsewhere), also when start-up fails half-way.
   const auto tear_down = [&] {
@@ -239,6 +277,7 @@ int RunRd(ServiceContext& service) {
       state.directory.reset();
       state.index.reset();
       state.events.reset();
+      bus_monitor.abort();  // if start-up failed while it watched
       state.publisher.reset();
     });
   };
@@ -249,6 +288,14 @@ int RunRd(ServiceContext& service) {
       publisher_options.metrics_labels = "publisher=\"rd\"";
       state.publisher =
           std::make_unique<bus::Publisher>(zmq_context, bus_pub, "rd", publisher_options);
+      // At once, so that the handshake is seldom over before it is watched; the socket belongs
+      // to the loop thread, so monitoring starts and ends there.
+      bus_monitor.init(state.publisher->socket(), "inproc://rd-publisher-monitor",
+                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
+    });
+    WaitForBus(bus_monitor);
+    loop.Call([&] {
+      bus_monitor.abort();
       state.events = std::make_unique<BusEventSink>(*state.publisher);
       state.index = std::make_unique<Index>();
       state.directory = std::make_unique<Directory>(
