@@ -677,21 +677,22 @@ TEST_F(RdServiceTest, AnExpiredRegistrationLeavesLookupsAndIsAnnounced) {
 
 TEST_F(RdServiceTest, AnUpdateBeforeExpiryExtendsTheLifetime) {
   ASSERT_NO_FATAL_FAILURE(StartRd());
-  const auto registered_at = steady_clock::now();
   const std::string location = rd_.Register("ep=kept&lt=2", "</a>");
   ASSERT_FALSE(location.empty());
-  std::this_thread::sleep_until(registered_at + milliseconds(1200));  // part of the lifetime
-  auto refreshed = rd_.Post(location, "", std::nullopt);
+  const auto registered = steady_clock::now();  // the first lifetime ends by registered + 2 s
+  std::this_thread::sleep_until(registered + milliseconds(1000));  // half the lifetime
+  const auto refreshing = steady_clock::now();  // the second ends after refreshing + 3 s
+  auto refreshed = rd_.Post(location + "?lt=3", "", std::nullopt);
   ASSERT_TRUE(refreshed.ok());
-  EXPECT_EQ(refreshed->code, Code::kChanged);
-  const auto refreshed_at = steady_clock::now();
-  // Past the first lifetime, within the second.
-  std::this_thread::sleep_until(registered_at + milliseconds(2600));
-  if (steady_clock::now() < refreshed_at + milliseconds(1800)) {
+  EXPECT_EQ(refreshed->code, Code::kChanged) << Describe(refreshed);
+  // Past the first lifetime (and a sweep), within the second.
+  std::this_thread::sleep_until(registered + milliseconds(2600));
+  if (steady_clock::now() < refreshing + milliseconds(2900)) {  // else too late to tell
     EXPECT_EQ(Targets(EndpointLookup("ep=kept")), std::vector<std::string>{location});
   }
   EXPECT_TRUE(
-      coapgw::test::WaitUntil([&] { return EndpointLookup("ep=kept").empty(); }, seconds(4)));
+      coapgw::test::WaitUntil([&] { return EndpointLookup("ep=kept").empty(); }, seconds(5)));
+  EXPECT_GE(steady_clock::now() - refreshing, milliseconds(2900));
 }
 
 TEST_F(RdServiceTest, ALifetimeThatEndsWhileTheRdIsDownExpiresAtStart) {
@@ -777,6 +778,20 @@ TEST_F(RdServiceTest, FirstComeFirstRememberedRefusesAnotherAddress) {
   ASSERT_TRUE(updated);
   EXPECT_EQ(updated->code, static_cast<int>(Code::kForbidden)) << updated->payload;
   EXPECT_EQ(rd_.Lookup(location), "</mine>");
+
+  // Groups belong to their first registrant too.
+  auto group = rd_.Post("/rd-group?gp=mine", "<>;ep=\"owned\"");
+  ASSERT_TRUE(group.ok());
+  ASSERT_EQ(group->code, Code::kCreated) << Describe(group);
+  RawRequest take_group{Method::kPost, "/rd-group", {"gp=mine"}, kLinkFormat, "<>;ep=\"owned\""};
+  auto group_taken = intruder.Exchange(rd_.coap_port(), take_group, kShort);
+  ASSERT_TRUE(group_taken);
+  EXPECT_EQ(group_taken->code, static_cast<int>(Code::kForbidden)) << group_taken->payload;
+  RawRequest remove_group{Method::kDelete, LocationOf(*group), {}, std::nullopt, ""};
+  auto group_removed = intruder.Exchange(rd_.coap_port(), remove_group, kShort);
+  ASSERT_TRUE(group_removed);
+  EXPECT_EQ(group_removed->code, static_cast<int>(Code::kForbidden)) << group_removed->payload;
+  EXPECT_EQ(Targets(rd_.Lookup("/rd-lookup/gp")), std::vector<std::string>{LocationOf(*group)});
 
   // The intruder may register a name of its own.
   RawRequest own{Method::kPost, "/rd", {"ep=theirs"}, kLinkFormat, "</t>"};
