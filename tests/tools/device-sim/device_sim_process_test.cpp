@@ -116,7 +116,7 @@ TEST_F(DeviceSimProcessTest, HelpListsEverySettingAndABadOneExitsTwo) {
 }
 
 TEST_F(DeviceSimProcessTest, EveryDeviceRegistersFromItsOwnAddress) {
-  auto sim = StartSim();
+  auto sim = StartSim({{"COAPGW_DEVICE_SIM_DEVICES_PER_LOOP", "2"}});  // three loops
   const std::vector<SimDevice> devices = sim->Devices();
   ASSERT_EQ(devices.size(), 5U);
   const auto endpoints = Endpoints();
@@ -280,7 +280,7 @@ TEST_F(DeviceSimProcessTest, SimpleRegistrationLetsTheRdFetchTheDevicesLinks) {
 }
 
 TEST_F(DeviceSimProcessTest, CleanStopDeregistersEveryDevice) {
-  auto sim = StartSim();
+  auto sim = StartSim({{"COAPGW_DEVICE_SIM_DEVICES_PER_LOOP", "2"}});
   ASSERT_EQ(Endpoints().size(), 5U);
   EXPECT_EQ(sim->process().Stop(SIGTERM, kStopTimeout), 0);
   EXPECT_EQ(stack_.Get("/rd-lookup/ep"), "");

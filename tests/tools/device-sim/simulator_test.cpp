@@ -57,8 +57,9 @@ class Notifications {
 
 class SimulatorTest : public testing::Test {
  protected:
-  SimulatorTest() {
-    options_.devices = 3;
+  explicit SimulatorTest(size_t devices = 3, size_t devices_per_loop = 1000) {
+    options_.devices = devices;
+    options_.devices_per_loop = devices_per_loop;
     options_.registration = RegistrationMode::kNone;
     options_.interval = milliseconds(50);
     options_.obs_percent = 50;
@@ -230,6 +231,32 @@ TEST_F(SimulatorTest, ControlApiAnswersWithStatusCodesThatSayWhy) {
     EXPECT_FALSE(device.online) << device.ep;
   }
   EXPECT_EQ(Control("POST", "/devices/all/online")->body, "{\"devices\":3,\"changed\":3}\n");
+}
+
+// Seven devices on loops of three: 0-2, 3-5, 6.
+class SeveralLoopsTest : public SimulatorTest {
+ protected:
+  SeveralLoopsTest() : SimulatorTest(7, 3) {}
+};
+
+TEST_F(SeveralLoopsTest, DevicesOnSeveralLoopsBehaveAsOneFleet) {
+  const std::vector<SimDevice> devices = ParseDevices(Control("GET", "/devices")->body);
+  ASSERT_EQ(devices.size(), 7U);
+  for (size_t i = 0; i < devices.size(); ++i) {
+    EXPECT_EQ(devices[i].index, i);
+    auto info = coap_.Send(Method::kGet, devices[i].Uri(paths::kInfo));
+    ASSERT_TRUE(info.ok()) << Describe(info);
+    EXPECT_NE(info->payload.find("\"ep\":\"sim-" + std::to_string(i) + "\""), std::string::npos)
+        << info->payload;
+  }
+  EXPECT_EQ(Control("POST", "/devices/sim-6/offline")->status, 200);
+  EXPECT_FALSE(coap_.Ping(devices[6].address, milliseconds(500)).ok());
+  EXPECT_TRUE(coap_.Ping(devices[5].address, milliseconds(2000)).ok());
+  EXPECT_EQ(Control("POST", "/devices/all/online")->body, "{\"devices\":7,\"changed\":1}\n");
+  EXPECT_TRUE(Device(6).online);
+  EXPECT_EQ(metrics_.Render().find("coapgw_device_sim_devices_online 7\n") != std::string::npos,
+            true)
+      << metrics_.Render();
 }
 
 TEST(SimOptionsTest, DefaultsAndClearErrorsNamingTheSetting) {

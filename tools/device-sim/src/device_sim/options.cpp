@@ -19,6 +19,7 @@ constexpr const char* kLargeSize = "COAPGW_DEVICE_SIM_LARGE_SIZE";
 constexpr const char* kDeregister = "COAPGW_DEVICE_SIM_DEREGISTER";
 constexpr const char* kWindow = "COAPGW_DEVICE_SIM_REGISTER_WINDOW";
 constexpr const char* kRdTimeout = "COAPGW_DEVICE_SIM_RD_TIMEOUT";
+constexpr const char* kPerLoop = "COAPGW_DEVICE_SIM_DEVICES_PER_LOOP";
 constexpr const char* kControl = "COAPGW_DEVICE_SIM_CONTROL";
 
 [[noreturn]] void Bad(const char* env, const std::string& value, const std::string& why) {
@@ -64,6 +65,10 @@ void AddSettings(Settings& settings) {
   settings.Add({kWindow, "RD exchanges (register, update, delete) in flight at most", "32",
                 SettingKind::kInt, false, false, 1, 1024});
   settings.Add({kRdTimeout, "deadline of one exchange with the RD", "10s", SettingKind::kDuration});
+  settings.Add({kPerLoop,
+                "devices per libcoap loop (one thread each); every wake-up of a loop costs time "
+                "in proportion to its devices",
+                "1000", SettingKind::kInt, false, false, 1, 60000});
   settings.Add({kControl,
                 "host:port of the HTTP control API (GET /devices, POST "
                 "/devices/<i>/offline|online|move|register|deregister); off when unset",
@@ -124,6 +129,7 @@ SimOptions OptionsFromSettings(const Settings& settings) {
   options.deregister_on_stop = settings.Bool(kDeregister);
   options.register_window = static_cast<size_t>(settings.Int(kWindow));
   options.rd_timeout = settings.Duration(kRdTimeout);
+  options.devices_per_loop = static_cast<size_t>(settings.Int(kPerLoop));
 
   if (settings.IsSet(kControl)) {
     const std::string& control = settings.String(kControl);

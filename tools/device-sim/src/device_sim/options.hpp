@@ -40,8 +40,9 @@ struct SimOptions {
   Millis interval{5000};    // sensor change and notification period
   size_t large_size = 65536;
   bool deregister_on_stop = true;
-  size_t register_window = 32;  // RD exchanges in flight at most
-  Millis rd_timeout{10000};     // deadline of one exchange with the RD
+  size_t register_window = 32;     // RD exchanges in flight at most (shared by the loops)
+  size_t devices_per_loop = 1000;  // devices on one libcoap loop (thread)
+  Millis rd_timeout{10000};        // deadline of one exchange with the RD
   std::optional<HostPort> control;
 };
 

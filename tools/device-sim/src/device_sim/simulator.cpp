@@ -1,9 +1,11 @@
 #include "device_sim/simulator.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -129,15 +131,34 @@ std::string JoinLocation(const std::vector<std::string>& segments) {
   return location;
 }
 
-}  // namespace
-
-struct Simulator::Impl {
-  Impl(SimOptions sim_options, MetricsRegistry& registry, Health& service_health)
+// What every loop shares: set before the loops start, then only read (the counter is atomic).
+struct Fleet {
+  Fleet(SimOptions sim_options, MetricsRegistry& registry, Health& service_health)
       : options(std::move(sim_options)), health(service_health), metrics(registry) {}
+
+  SimOptions options;
+  Health& health;
+  SimMetrics metrics;
+  std::atomic<size_t> registered_once{0};  // devices that registered at least once
+  Clock::time_point started = Clock::now();
+};
+
+// A run of consecutive devices on one libcoap loop. libcoap 4.3.1 walks every endpoint and
+// session of a context at each loop iteration, so a loop's size bounds the cost of each wake-up.
+// Device indices here are local (0 = the fleet's device `first`). Loop thread only, except
+// through loop.Call.
+struct Shard {
+  Shard(Fleet& shared, size_t first_device, size_t rd_window)
+      : fleet(shared),
+        options(shared.options),
+        health(shared.health),
+        metrics(shared.metrics),
+        first(first_device),
+        window(rd_window) {}
 
   // ---- set-up and tear-down (loop thread) ----
 
-  void Start() {
+  void Start(const std::vector<uint16_t>& ports) {
     coap::ServerOptions server_options;
     server_options.receive_buffer_bytes = 0;  // the kernel's default per device is plenty
     server = std::make_unique<coap::Server>(loop.context(), server_options);
@@ -146,46 +167,23 @@ struct Simulator::Impl {
     client = std::make_unique<coap::Client>(loop.context(), client_options);
     AddResources();
 
-    std::vector<uint16_t> ports;
-    if (options.listen.port == 0) {
-      auto picked = PickFreePorts(options.listen.host, options.devices);
-      if (!picked.ok()) {
-        throw std::runtime_error(picked.error().message);
-      }
-      ports = std::move(*picked);
-    } else {
-      for (size_t i = 0; i < options.devices; ++i) {
-        ports.push_back(static_cast<uint16_t>(options.listen.port + i));
-      }
-    }
-    devices.reserve(options.devices);
-    for (size_t i = 0; i < options.devices; ++i) {
+    devices.reserve(ports.size());
+    for (size_t j = 0; j < ports.size(); ++j) {
+      const size_t i = first + j;
       const std::string ep = options.prefix + "-" + std::to_string(i);
       devices.emplace_back(
           DeviceModel(i, ep, AnnouncesObs(i, options.obs_percent), options.large_size));
-      auto bound = server->AddEndpoint(HostPort{options.listen.host, ports[i]});
+      auto bound = server->AddEndpoint(HostPort{options.listen.host, ports[j]});
       if (!bound.ok()) {
         throw std::runtime_error("device " + ep + ": " + bound.error().message);
       }
       devices.back().address = *bound;
-      by_port[bound->port] = i;
+      by_port[bound->port] = j;
     }
-    metrics.devices.Set(static_cast<int64_t>(devices.size()));
-    metrics.online.Set(static_cast<int64_t>(devices.size()));
-    log::Info(kLog, "devices listening",
-              {{"devices", std::to_string(devices.size())},
-               {"first", devices.front().address.ToString()},
-               {"last", devices.back().address.ToString()},
-               {"registration", RegistrationModeName(options.registration)}});
-
-    started = Clock::now();
-    if (options.registration == RegistrationMode::kNone) {
-      health.SetReady();
-    } else {
-      health.SetNotReady("registering " + std::to_string(devices.size()) + " devices");
-      for (size_t i = 0; i < devices.size(); ++i) {
-        devices[i].want_registered = true;
-        Enqueue(i);
+    if (options.registration != RegistrationMode::kNone) {
+      for (size_t j = 0; j < devices.size(); ++j) {
+        devices[j].want_registered = true;
+        Enqueue(j);
       }
     }
     ScheduleTick();
@@ -357,7 +355,7 @@ struct Simulator::Impl {
   }
 
   void Pump() {
-    while (!stopped && in_flight < options.register_window && !queue.empty()) {
+    while (!stopped && in_flight < window && !queue.empty()) {
       const size_t index = queue.front();
       queue.pop_front();
       devices[index].queued = false;
@@ -503,11 +501,11 @@ struct Simulator::Impl {
                 {"location", device.location}});
     if (!device.ever_registered) {
       device.ever_registered = true;
-      if (++registered_once == devices.size()) {
+      if (++fleet.registered_once == options.devices) {
         const auto elapsed =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - fleet.started);
         log::Info(kLog, "all devices registered",
-                  {{"devices", std::to_string(devices.size())},
+                  {{"devices", std::to_string(options.devices)},
                    {"elapsed_ms", std::to_string(elapsed.count())}});
         health.SetReady();
       }
@@ -704,7 +702,7 @@ struct Simulator::Impl {
   }
 
   // Stops refreshing; DELETEs registrations when asked to; `done` runs once nothing is in flight.
-  void BeginStop(std::function<void()> done) {
+  size_t BeginStop(std::function<void()> done) {
     if (tick_timer != 0) {
       loop.context().CancelTimer(tick_timer);
       tick_timer = 0;
@@ -724,51 +722,107 @@ struct Simulator::Impl {
         ++deleting;
       }
     }
-    log::Info(kLog, "stopping", {{"deregistering", std::to_string(deleting)}});
     on_idle = std::move(done);
     Pump();
+    return deleting;
   }
 
-  SimOptions options;
+  Fleet& fleet;
+  const SimOptions& options;
   Health& health;
-  SimMetrics metrics;
+  SimMetrics& metrics;
+  const size_t first;   // fleet index of devices[0]
+  const size_t window;  // this loop's share of the RD window
   coap::ContextThread loop;
   std::unique_ptr<coap::Server> server;
   std::unique_ptr<coap::Client> client;
   std::vector<Device> devices;
-  std::unordered_map<std::string, size_t> by_ep;  // filled once, then read from any thread
   std::unordered_map<uint16_t, size_t> by_port;
   std::deque<size_t> queue;
   size_t in_flight = 0;
   coap::Context::TimerId tick_timer = 0;
-  size_t registered_once = 0;
-  Clock::time_point started;
   uint64_t failures_since_report = 0;
   std::string last_failure;
   uint64_t jitter_state = 0x2545F4914F6CDD1DULL;
   std::function<void()> on_idle;
   bool stopped = false;
-  bool closed = false;  // main thread: Stop ran
+};
+
+}  // namespace
+
+struct Simulator::Impl {
+  Impl(SimOptions options, MetricsRegistry& registry, Health& health)
+      : fleet(std::move(options), registry, health) {}
+
+  // The loop of fleet device `index` and the device's index there.
+  std::pair<Shard*, size_t> Locate(size_t index) const {
+    const size_t per_loop = fleet.options.devices_per_loop;
+    return {shards[index / per_loop].get(), index % per_loop};
+  }
+
+  Fleet fleet;
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::unordered_map<std::string, size_t> by_ep;  // filled once, then read from any thread
+  bool closed = false;                            // Stop ran
 };
 
 Simulator::Simulator(SimOptions options, MetricsRegistry& metrics, Health& health)
     : size_(options.devices) {
-  if (options.listen.port != 0) {
+  std::vector<uint16_t> ports;
+  if (options.listen.port == 0) {
+    auto picked = PickFreePorts(options.listen.host, options.devices);
+    if (!picked.ok()) {
+      throw std::runtime_error(picked.error().message);
+    }
+    ports = std::move(*picked);
+  } else {
     CheckPortsFree(options.listen.port, options.devices);
+    for (size_t i = 0; i < options.devices; ++i) {
+      ports.push_back(static_cast<uint16_t>(options.listen.port + i));
+    }
   }
-  // One descriptor per device, one per RD exchange in flight (and its idle tail), a few for the
-  // loop, the control and probe listeners.
-  EnsureDescriptors(options.devices + 2 * options.register_window + 64);
+  const size_t per_loop = options.devices_per_loop;
+  const size_t loops = (options.devices + per_loop - 1) / per_loop;
+  // One descriptor per device, one per RD exchange in flight (and its idle tail), three per loop
+  // (epoll, timer, wake-up), a few for the control and probe listeners.
+  EnsureDescriptors(options.devices + 2 * options.register_window + 3 * loops + 64);
+  const size_t window = std::max<size_t>(1, options.register_window / loops);
+
   impl_ = std::make_unique<Impl>(std::move(options), metrics, health);
+  Fleet& fleet = impl_->fleet;
+  if (fleet.options.registration == RegistrationMode::kNone) {
+    health.SetReady();
+  } else {
+    health.SetNotReady("registering " + std::to_string(size_) + " devices");
+  }
   try {
-    impl_->loop.Call([this] { impl_->Start(); });
+    for (size_t first = 0; first < size_; first += per_loop) {
+      impl_->shards.push_back(std::make_unique<Shard>(fleet, first, window));
+      Shard& shard = *impl_->shards.back();
+      const std::vector<uint16_t> slice(
+          ports.begin() + static_cast<std::ptrdiff_t>(first),
+          ports.begin() + static_cast<std::ptrdiff_t>(std::min(size_, first + per_loop)));
+      shard.loop.Call([&shard, &slice] { shard.Start(slice); });
+    }
   } catch (...) {
-    impl_->loop.Call([this] { impl_->Close(); });
+    for (auto& shard : impl_->shards) {
+      shard->loop.Call([&shard] { shard->Close(); });
+    }
     throw;
   }
-  for (const Device& device : impl_->devices) {
-    impl_->by_ep.emplace(device.model.ep(), device.model.index());
+  for (const auto& shard : impl_->shards) {
+    for (const Device& device : shard->devices) {
+      impl_->by_ep.emplace(device.model.ep(), device.model.index());
+    }
   }
+  fleet.metrics.devices.Set(static_cast<int64_t>(size_));
+  fleet.metrics.online.Set(static_cast<int64_t>(size_));
+  log::Info(kLog, "devices listening",
+            {{"devices", std::to_string(size_)},
+             {"loops", std::to_string(loops)},
+             {"first", impl_->shards.front()->devices.front().address.ToString()},
+             {"last", impl_->shards.back()->devices.back().address.ToString()},
+             {"registration", RegistrationModeName(fleet.options.registration)}});
 }
 
 Simulator::~Simulator() {
@@ -786,50 +840,55 @@ std::optional<size_t> Simulator::Find(std::string_view id) const {
 }
 
 std::vector<DeviceStatus> Simulator::Statuses() {
-  return impl_->loop.Call([this] {
-    std::vector<DeviceStatus> statuses;
-    statuses.reserve(impl_->devices.size());
-    for (const Device& device : impl_->devices) {
-      statuses.push_back(impl_->StatusOf(device));
-    }
-    return statuses;
-  });
+  std::vector<DeviceStatus> statuses;
+  statuses.reserve(size_);
+  for (auto& shard : impl_->shards) {
+    shard->loop.Call([&] {
+      for (const Device& device : shard->devices) {
+        statuses.push_back(shard->StatusOf(device));
+      }
+    });
+  }
+  return statuses;
 }
 
 DeviceStatus Simulator::StatusOf(size_t index) {
-  return impl_->loop.Call([this, index] { return impl_->StatusOf(impl_->devices.at(index)); });
+  const auto [shard, local] = impl_->Locate(index);
+  return shard->loop.Call(
+      [shard = shard, local = local] { return shard->StatusOf(shard->devices.at(local)); });
 }
 
 Result<DeviceStatus> Simulator::Apply(size_t index, Action action) {
   if (index >= size_) {
     return MakeError(ErrorCode::kNotFound, "no device " + std::to_string(index));
   }
-  return impl_->loop.Call([this, index, action]() -> Result<DeviceStatus> {
-    if (impl_->stopped) {
+  const auto [shard, local] = impl_->Locate(index);
+  return shard->loop.Call([shard = shard, local = local, action]() -> Result<DeviceStatus> {
+    if (shard->stopped) {
       return MakeError(ErrorCode::kUnavailable, "the simulator is stopping");
     }
     Status done;
     switch (action) {
       case Action::kOffline:
-        done = impl_->GoOffline(index);
+        done = shard->GoOffline(local);
         break;
       case Action::kOnline:
-        done = impl_->GoOnline(index, false);
+        done = shard->GoOnline(local, false);
         break;
       case Action::kMove:
-        done = impl_->GoOnline(index, true);
+        done = shard->GoOnline(local, true);
         break;
       case Action::kRegister:
-        done = impl_->Register(index);
+        done = shard->Register(local);
         break;
       case Action::kDeregister:
-        done = impl_->Deregister(index);
+        done = shard->Deregister(local);
         break;
     }
     if (!done.ok()) {
       return done.error();
     }
-    return impl_->StatusOf(impl_->devices[index]);
+    return shard->StatusOf(shard->devices[local]);
   });
 }
 
@@ -838,14 +897,27 @@ void Simulator::Stop(Millis deadline) {
     return;
   }
   impl_->closed = true;
-  auto idle = std::make_shared<std::promise<void>>();
-  std::future<void> drained = idle->get_future();
-  impl_->loop.Call([this, idle] { impl_->BeginStop([idle] { idle->set_value(); }); });
-  if (drained.wait_for(deadline) != std::future_status::ready && deadline.count() > 0) {
+  std::vector<std::future<void>> drained;
+  size_t deleting = 0;
+  for (auto& shard : impl_->shards) {
+    auto idle = std::make_shared<std::promise<void>>();
+    drained.push_back(idle->get_future());
+    deleting += shard->loop.Call(
+        [&shard, idle] { return shard->BeginStop([idle] { idle->set_value(); }); });
+  }
+  log::Info(kLog, "stopping", {{"deregistering", std::to_string(deleting)}});
+  const auto until = Clock::now() + deadline;
+  bool all = true;
+  for (auto& each : drained) {
+    all = each.wait_until(until) == std::future_status::ready && all;
+  }
+  if (!all && deadline.count() > 0) {
     log::Warn(kLog, "RD did not answer every deregistration in time",
               {{"deadline", FormatDuration(deadline)}});
   }
-  impl_->loop.Call([this] { impl_->Close(); });
+  for (auto& shard : impl_->shards) {
+    shard->loop.Call([&shard] { shard->Close(); });
+  }
 }
 
 std::optional<Action> ParseAction(std::string_view name) {
