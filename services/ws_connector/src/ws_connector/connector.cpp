@@ -1,0 +1,603 @@
+#include "ws_connector/connector.hpp"
+
+#include <utility>
+
+#include "coapgw/common/ids.hpp"
+#include "coapgw/common/log.hpp"
+#include "coapgw/events/codec.hpp"
+#include "ws_connector/mapping.hpp"
+
+namespace coapgw::ws_connector {
+namespace {
+
+namespace platform = ws::platform;
+
+constexpr const char* kComponent = "ws-connector";
+constexpr Millis kMaxExpiryInterval{60'000};
+
+std::string Truncated(const std::string& text) {
+  constexpr size_t kMax = 200;
+  return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
+}
+
+}  // namespace
+
+const char* ConnectorStateName(ConnectorState state) {
+  switch (state) {
+    case ConnectorState::kIdle:
+      return "idle";
+    case ConnectorState::kConnecting:
+      return "connecting";
+    case ConnectorState::kHandshake:
+      return "handshake";
+    case ConnectorState::kWaitingForRd:
+      return "waiting-for-rd";
+    case ConnectorState::kSyncing:
+      return "syncing";
+    case ConnectorState::kReady:
+      return "ready";
+  }
+  return "unknown";
+}
+
+Connector::Connector(coap::Context& loop, Store& store, MetricsRegistry& metrics,
+                     ConnectorOptions options, Publish publish, ReadyChanged ready_changed)
+    : loop_(loop),
+      store_(store),
+      options_(std::move(options)),
+      publish_(std::move(publish)),
+      ready_changed_(std::move(ready_changed)),
+      metrics_{
+          metrics.AddCounter("coapgw_wsc_connects_total", "WebSocket connections opened."),
+          metrics.AddCounter("coapgw_wsc_disconnects_total", "WebSocket connections ended."),
+          metrics.AddCounter("coapgw_wsc_syncs_total",
+                             "Device syncs (clear, put all, commit) after a hash mismatch."),
+          metrics.AddCounter("coapgw_wsc_requests_failed_total",
+                             "Platform requests answered with a status other than 200."),
+          metrics.AddCounter("coapgw_wsc_request_timeouts_total",
+                             "Platform requests without a reply in time (the connection is "
+                             "closed and opened again)."),
+          metrics.AddCounter("coapgw_wsc_device_calls_total",
+                             "put, disconnect and delete calls for device changes."),
+          metrics.AddCounter("coapgw_wsc_events_sent_total", "Events the platform acknowledged."),
+          metrics.AddCounter("coapgw_wsc_events_rejected_total",
+                             "Events the platform refused (400/500; removed from the outbox)."),
+          metrics.AddCounter("coapgw_wsc_outbox_dropped_total",
+                             "Outbox messages dropped: the outbox was full or they were too old."),
+          metrics.AddCounter("coapgw_wsc_outbox_lost_total",
+                             "Events that could not be written to the outbox (database error)."),
+          metrics.AddCounter("coapgw_wsc_commands_total", "Platform commands received."),
+          metrics.AddCounter("coapgw_wsc_command_timeouts_total",
+                             "Commands answered with code timeout."),
+          metrics.AddCounter("coapgw_wsc_bad_frames_total",
+                             "Platform frames ignored (not JSON, unknown handler, unknown token)."),
+          metrics.AddGauge("coapgw_wsc_connected", "1 when connected and synced."),
+          metrics.AddGauge("coapgw_wsc_outbox_pending", "Messages waiting in the outbox."),
+      },
+      backoff_(options_.backoff) {
+  ws::ClientHandlers handlers;
+  std::shared_ptr<bool> alive = alive_;
+  // The client's callbacks run on its I/O thread: hand everything to the loop.
+  handlers.on_open = [this, alive] {
+    loop_.Post([this, alive] {
+      if (*alive) {
+        OnOpen();
+      }
+    });
+  };
+  handlers.on_text = [this, alive](std::string text) {
+    loop_.Post([this, alive, text = std::move(text)] {
+      if (*alive) {
+        OnText(text);
+      }
+    });
+  };
+  handlers.on_close = [this, alive](const ws::CloseEvent& event) {
+    loop_.Post([this, alive, event] {
+      if (*alive) {
+        OnClosed(event);
+      }
+    });
+  };
+  client_ = std::make_unique<ws::Client>(options_.client, std::move(handlers));
+}
+
+Connector::~Connector() {
+  *alive_ = false;
+  Stop();
+  client_.reset();
+}
+
+void Connector::Start() {
+  auto stored = store_.GatewayId();
+  if (!stored.ok()) {
+    throw std::runtime_error(stored.error().message);
+  }
+  gateway_id_ = stored->value_or(options_.gateway_id);
+  auto count = store_.Count();
+  if (count.ok()) {
+    metrics_.outbox_pending.Set(static_cast<int64_t>(*count));
+  }
+  ExpireOutbox();
+  Connect();
+}
+
+void Connector::Stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  for (coap::Context::TimerId* timer : {&reconnect_timer_, &handshake_timer_, &expiry_timer_}) {
+    if (*timer != 0) {
+      loop_.CancelTimer(*timer);
+      *timer = 0;
+    }
+  }
+  if (in_flight_) {
+    loop_.CancelTimer(in_flight_->timer);
+    in_flight_.reset();
+  }
+  for (auto& [id, command] : commands_) {
+    loop_.CancelTimer(command.timer);
+  }
+  commands_.clear();
+  client_->Close(1000, "connector shutdown");
+}
+
+void Connector::SetState(ConnectorState state, const std::string& detail) {
+  const bool was_ready = state_ == ConnectorState::kReady;
+  state_ = state;
+  log::Info(kComponent, "state", {{"state", ConnectorStateName(state)}, {"detail", detail}});
+  const bool ready = state == ConnectorState::kReady;
+  metrics_.connected.Set(ready ? 1 : 0);
+  if (ready != was_ready || !ready) {
+    ready_changed_(ready, ready ? std::string()
+                                : std::string(ConnectorStateName(state)) +
+                                      (detail.empty() ? "" : ": " + detail));
+  }
+}
+
+void Connector::Connect() {
+  reconnect_timer_ = 0;
+  if (stopped_) {
+    return;
+  }
+  SetState(ConnectorState::kConnecting, options_.platform_url);
+  const Status status = client_->Connect(options_.platform_url);
+  if (!status.ok()) {
+    // A malformed URL was refused at start-up; anything else is worth another try.
+    ws::CloseEvent event;
+    event.reason = status.error().message;
+    OnClosed(event);
+  }
+}
+
+void Connector::OnOpen() {
+  metrics_.connects.Inc();
+  SetState(ConnectorState::kHandshake, "gid=" + gateway_id_);
+  platform::Credentials credentials;
+  credentials.user = options_.user;
+  credentials.password = options_.password;
+  credentials.gateway_id = gateway_id_;
+  (void)client_->Send(platform::EncodeCredentials(credentials));
+  handshake_timer_ = loop_.After(options_.handshake_timeout, [this] {
+    handshake_timer_ = 0;
+    Fail("no handshake reply within " + FormatDuration(options_.handshake_timeout));
+  });
+}
+
+void Connector::Fail(const std::string& why) {
+  log::Warn(kComponent, "closing the connection", {{"reason", why}});
+  client_->Close(1000, why);
+}
+
+void Connector::OnClosed(const ws::CloseEvent& event) {
+  metrics_.disconnects.Inc();
+  if (handshake_timer_ != 0) {
+    loop_.CancelTimer(handshake_timer_);
+    handshake_timer_ = 0;
+  }
+  if (in_flight_) {
+    loop_.CancelTimer(in_flight_->timer);
+    in_flight_.reset();  // an event stays in the outbox; a device change is redone by the sync
+  }
+  commit_pending_ = false;
+  if (stopped_) {
+    SetState(ConnectorState::kIdle, "stopped");
+    return;
+  }
+  const Millis delay = backoff_.Next();
+  SetState(ConnectorState::kIdle, event.reason + (event.was_open ? "" : " (never opened)") +
+                                      "; reconnect in " + FormatDuration(delay));
+  reconnect_timer_ = loop_.After(delay, [this] { Connect(); });
+}
+
+void Connector::OnText(const std::string& text) {
+  if (state_ == ConnectorState::kIdle || state_ == ConnectorState::kConnecting) {
+    return;  // left over from a connection that has ended
+  }
+  auto envelope = platform::DecodeEnvelope(text);
+  if (!envelope.ok()) {
+    metrics_.bad_frames.Inc();
+    log::Warn(kComponent, "ignoring a malformed frame",
+              {{"error", envelope.error().message}, {"frame", Truncated(text)}});
+    return;
+  }
+  if (state_ == ConnectorState::kHandshake) {
+    OnHandshake(*envelope);
+    return;
+  }
+  if (envelope->handler == "command") {
+    OnCommand(*envelope);
+    return;
+  }
+  if (envelope->handler != "response") {
+    metrics_.bad_frames.Inc();
+    log::Warn(kComponent, "ignoring a frame with an unknown handler",
+              {{"handler", envelope->handler}});
+    return;
+  }
+  if (!in_flight_ || envelope->token != in_flight_->token) {
+    metrics_.bad_frames.Inc();
+    log::Warn(kComponent, "ignoring a response for an unknown or expired token",
+              {{"token", envelope->token}, {"status", std::to_string(envelope->status)}});
+    return;
+  }
+  InFlight done = std::move(*in_flight_);
+  in_flight_.reset();
+  loop_.CancelTimer(done.timer);
+  if (envelope->status != 200) {
+    metrics_.requests_failed.Inc();
+    log::Warn(kComponent, "platform refused a request",
+              {{"handler", done.handler},
+               {"status", std::to_string(envelope->status)},
+               {"reply", Truncated(envelope->payload)}});
+  }
+  done.done(envelope->status, envelope->payload);
+  Pump();
+}
+
+void Connector::OnHandshake(const platform::Envelope& envelope) {
+  auto reply = platform::DecodeHandshakeReply(envelope);
+  if (!reply.ok()) {
+    Fail("bad handshake reply: " + reply.error().message);
+    return;
+  }
+  loop_.CancelTimer(handshake_timer_);
+  handshake_timer_ = 0;
+  backoff_.Reset();
+  if (reply->gateway_id != gateway_id_) {
+    log::Info(kComponent, "the platform assigned a gateway id",
+              {{"gid", reply->gateway_id}, {"previous", gateway_id_}});
+    gateway_id_ = reply->gateway_id;
+    const Status stored = store_.SetGatewayId(gateway_id_);
+    if (!stored.ok()) {
+      log::Error(kComponent, "gateway id not persisted", {{"error", stored.error().message}});
+    }
+  }
+  remote_hash_ = reply->hash;
+  if (mirror_ == nullptr || !mirror_->synced()) {
+    SetState(ConnectorState::kWaitingForRd, "gid=" + gateway_id_);
+    return;
+  }
+  StartSync();
+}
+
+void Connector::OnSynced(size_t devices) {
+  if (state_ == ConnectorState::kWaitingForRd) {
+    log::Info(kComponent, "device list from the RD", {{"devices", std::to_string(devices)}});
+    StartSync();
+  }
+}
+
+void Connector::StartSync() {
+  std::map<std::string, platform::HashedDevice> local;
+  std::vector<platform::HashedDevice> listed;
+  for (const auto& [id, device] : mirror_->devices()) {
+    if (IsPlatformListed(device)) {
+      local[id] = ToPlatformDevice(device);
+      listed.push_back(local[id]);
+    }
+  }
+  // The sync covers the mirror as it is now; later changes are applied on top. Deletions the
+  // platform has not seen yet survive it (a resync would keep them as disconnected devices).
+  for (auto it = dirty_.begin(); it != dirty_.end();) {
+    it = removed_.count(it->first) != 0 ? std::next(it) : dirty_.erase(it);
+  }
+  const std::string local_hash = platform::GatewayHashOf(listed);
+  if (local_hash == remote_hash_) {
+    platform_devices_ = std::move(local);
+    BecomeReady();
+    return;
+  }
+  metrics_.syncs.Inc();
+  SetState(ConnectorState::kSyncing, std::to_string(listed.size()) + " devices, hash " +
+                                         local_hash + " (platform: \"" + remote_hash_ + "\")");
+  auto steps = std::make_shared<std::deque<std::pair<std::string, std::string>>>();
+  steps->emplace_back("clear", "null");
+  for (const auto& [id, device] : local) {
+    steps->emplace_back("put", PutPayload(device));
+  }
+  steps->emplace_back("commit", platform::JsonQuote(local_hash));
+  SyncStep(std::move(steps), std::move(local));
+}
+
+void Connector::SyncStep(std::shared_ptr<std::deque<std::pair<std::string, std::string>>> steps,
+                         std::map<std::string, platform::HashedDevice> local) {
+  if (steps->empty()) {
+    platform_devices_ = std::move(local);
+    BecomeReady();
+    return;
+  }
+  auto [handler, payload] = steps->front();
+  steps->pop_front();
+  Send(handler, payload, [this, steps, local, handler = handler](int status, const std::string&) {
+    if (status != 200) {
+      Fail("device sync failed at " + handler);
+      return;
+    }
+    SyncStep(steps, local);
+  });
+}
+
+void Connector::BecomeReady() {
+  SetState(ConnectorState::kReady,
+           "gid=" + gateway_id_ + ", " + std::to_string(platform_devices_.size()) + " devices");
+  Pump();
+}
+
+void Connector::Send(const std::string& handler, const std::string& payload, Done done) {
+  InFlight request;
+  request.token = RandomUuid();
+  request.handler = handler;
+  request.done = std::move(done);
+  platform::Envelope envelope;
+  envelope.handler = handler;
+  envelope.token = request.token;
+  envelope.payload = payload;
+  request.timer = loop_.After(options_.request_timeout, [this, handler] {
+    if (in_flight_) {
+      in_flight_->timer = 0;
+    }
+    metrics_.request_timeouts.Inc();
+    Fail(handler + ": no reply within " + FormatDuration(options_.request_timeout));
+  });
+  in_flight_ = std::move(request);
+  const Status sent = client_->Send(platform::EncodeEnvelope(envelope));
+  if (!sent.ok()) {
+    log::Warn(kComponent, "send failed", {{"handler", handler}, {"error", sent.error().message}});
+  }
+}
+
+void Connector::Pump() {
+  if (state_ != ConnectorState::kReady || in_flight_) {
+    return;
+  }
+  if (PumpDevice()) {
+    return;
+  }
+  if (commit_pending_) {
+    commit_pending_ = false;
+    Send("commit", platform::JsonQuote(CommitHash()), [](int, const std::string&) {});
+    return;
+  }
+  if (!responses_.empty()) {
+    std::string payload = std::move(responses_.front());
+    responses_.pop_front();
+    Send("response", payload, [](int, const std::string&) {});
+    return;
+  }
+  PumpOutbox();
+}
+
+std::string Connector::CommitHash() const {
+  std::vector<platform::HashedDevice> devices;
+  for (const auto& [id, device] : platform_devices_) {
+    devices.push_back(device);
+  }
+  return platform::GatewayHashOf(devices);
+}
+
+bool Connector::PumpDevice() {
+  while (!dirty_.empty()) {
+    const std::string id = dirty_.begin()->first;
+    const bool force = dirty_.begin()->second;
+    dirty_.erase(dirty_.begin());
+    const events::Device* device = mirror_ != nullptr ? mirror_->Find(id) : nullptr;
+    const auto on_platform = platform_devices_.find(id);
+    if (device != nullptr && IsPlatformListed(*device)) {
+      platform::HashedDevice wanted = ToPlatformDevice(*device);
+      if (!force && on_platform != platform_devices_.end() &&
+          platform::DeviceHash(on_platform->second) == platform::DeviceHash(wanted)) {
+        continue;
+      }
+      metrics_.device_calls.Inc();
+      log::Info(kComponent, "put", {{"device", id}, {"name", wanted.name}});
+      Send("put", PutPayload(wanted), [this, wanted](int status, const std::string&) {
+        if (status == 200) {
+          platform_devices_[wanted.id] = wanted;
+          commit_pending_ = true;
+        }
+      });
+      return true;
+    }
+    if (removed_.count(id) != 0) {
+      removed_.erase(id);
+      metrics_.device_calls.Inc();
+      log::Info(kComponent, "delete", {{"device", id}});
+      Send("delete", platform::JsonQuote(id), [this, id](int, const std::string&) {
+        // Gone either way: 500 means the platform has no such device any more.
+        platform_devices_.erase(id);
+        commit_pending_ = true;
+      });
+      return true;
+    }
+    if (on_platform != platform_devices_.end()) {
+      metrics_.device_calls.Inc();
+      log::Info(kComponent, "disconnect", {{"device", id}});
+      Send("disconnect", platform::JsonQuote(id), [this, id](int, const std::string&) {
+        // 500 "not listening" means the same as 200 here.
+        platform_devices_.erase(id);
+        commit_pending_ = true;
+      });
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Connector::PumpOutbox() {
+  if (!outbox_maybe_) {
+    return false;
+  }
+  auto entries = store_.Peek(1);
+  if (!entries.ok()) {
+    log::Warn(kComponent, "outbox unreadable", {{"error", entries.error().message}});
+    return false;  // tried again with the next event or reconnect
+  }
+  if (entries->empty()) {
+    outbox_maybe_ = false;
+    metrics_.outbox_pending.Set(0);
+    return false;
+  }
+  const OutboxEntry entry = entries->front();
+  Send(entry.handler, entry.payload, [this, entry](int status, const std::string& reply) {
+    if (status == 200) {
+      metrics_.events_sent.Inc();
+    } else {
+      metrics_.events_rejected.Inc();
+      log::Warn(kComponent, "event refused by the platform; dropped",
+                {{"status", std::to_string(status)}, {"reply", Truncated(reply)}});
+    }
+    const Status removed = store_.Remove(entry.id);
+    if (!removed.ok()) {
+      log::Error(kComponent, "outbox remove failed", {{"error", removed.error().message}});
+    }
+    metrics_.outbox_pending.Add(-1);
+  });
+  return true;
+}
+
+void Connector::ExpireOutbox() {
+  expiry_timer_ = 0;
+  if (stopped_) {
+    return;
+  }
+  auto dropped = store_.DropOlderThan(options_.outbox_max_age);
+  if (dropped.ok() && *dropped > 0) {
+    metrics_.outbox_dropped.Inc(*dropped);
+    metrics_.outbox_pending.Add(-static_cast<int64_t>(*dropped));
+    log::Warn(kComponent, "outbox messages expired",
+              {{"dropped", std::to_string(*dropped)},
+               {"max_age", std::to_string(options_.outbox_max_age.count()) + "s"}});
+  }
+  const Millis interval = std::min<Millis>(kMaxExpiryInterval, options_.outbox_max_age / 10);
+  expiry_timer_ = loop_.After(std::max(interval, Millis(100)), [this] { ExpireOutbox(); });
+}
+
+void Connector::OnObservedData(const events::ObservedData& data) {
+  auto dropped = store_.Append("event", EventPayload(data), options_.outbox_limit);
+  if (!dropped.ok()) {
+    metrics_.outbox_lost.Inc();
+    log::Error(kComponent, "event lost: outbox not writable",
+               {{"device", data.device_id}, {"error", dropped.error().message}});
+    return;
+  }
+  metrics_.outbox_pending.Add(1 - static_cast<int64_t>(*dropped));
+  if (*dropped > 0) {
+    metrics_.outbox_dropped.Inc(*dropped);
+    log::Warn(
+        kComponent, "outbox full: oldest messages dropped",
+        {{"dropped", std::to_string(*dropped)}, {"limit", std::to_string(options_.outbox_limit)}});
+  }
+  outbox_maybe_ = true;
+  Pump();
+}
+
+void Connector::OnDeviceUpsert(const events::Device& device, const events::Device* before,
+                               const std::vector<events::DeviceChange>& changes) {
+  (void)changes;
+  const bool force =
+      before != nullptr && (before->links != device.links || before->base != device.base);
+  removed_.erase(device.device_id);
+  dirty_[device.device_id] = dirty_[device.device_id] || force;
+  Pump();
+}
+
+void Connector::OnDeviceGone(const events::Device& device, devices::GoneReason reason) {
+  // After a resync the cause is unknown: disconnect keeps the platform device (the safe side).
+  if (reason == devices::GoneReason::kRemoved) {
+    removed_.insert(device.device_id);
+  }
+  dirty_[device.device_id] = false;
+  Pump();
+}
+
+void Connector::OnCommand(const platform::Envelope& envelope) {
+  metrics_.commands.Inc();
+  auto command = ParseCommand(envelope.payload);
+  if (!command.ok()) {
+    log::Warn(kComponent, "bad command", {{"error", command.error().message}});
+    if (!envelope.payload.empty() && envelope.payload.front() == '{') {
+      Respond(envelope.payload, events::kCodeError, std::nullopt, command.error().message);
+    }
+    return;
+  }
+  if (mirror_ == nullptr || mirror_->Find(command->device_id) == nullptr) {
+    log::Info(kComponent, "command for an unknown device", {{"device", command->device_id}});
+    Respond(envelope.payload, events::kCodeUnknownDevice, std::nullopt, "");
+    return;
+  }
+  command->command_id = RandomUuid();
+  command->deadline = std::chrono::system_clock::now() + options_.command_timeout;
+  const Status published = publish_(events::Command::kTopic, events::Encode(*command));
+  if (!published.ok()) {
+    log::Warn(kComponent, "command not published", {{"error", published.error().message}});
+    Respond(envelope.payload, events::kCodeError, std::nullopt, published.error().message);
+    return;
+  }
+  log::Debug(kComponent, "command",
+             {{"command_id", command->command_id},
+              {"device", command->device_id},
+              {"service", command->service}});
+  const std::string id = command->command_id;
+  PendingCommand pending;
+  pending.payload = envelope.payload;
+  pending.timer = loop_.After(options_.command_timeout, [this, id] {
+    const auto it = commands_.find(id);
+    if (it == commands_.end()) {
+      return;
+    }
+    const std::string payload = std::move(it->second.payload);
+    commands_.erase(it);
+    metrics_.command_timeouts.Inc();
+    log::Info(kComponent, "command timed out", {{"command_id", id}});
+    Respond(payload, events::kCodeTimeout, std::nullopt, "");
+  });
+  commands_[id] = std::move(pending);
+}
+
+void Connector::OnCommandResult(const events::CommandResult& result) {
+  const auto it = commands_.find(result.command_id);
+  if (it == commands_.end()) {
+    log::Debug(kComponent, "result of an unknown or expired command",
+               {{"command_id", result.command_id}});
+    return;
+  }
+  loop_.CancelTimer(it->second.timer);
+  const std::string payload = std::move(it->second.payload);
+  commands_.erase(it);
+  Respond(payload, result.code, result.content_format, result.payload.data);
+}
+
+void Connector::Respond(const std::string& command_payload, std::string_view code,
+                        std::optional<uint16_t> content_format, std::string_view data) {
+  if (responses_.size() >= options_.max_pending_responses) {
+    log::Warn(kComponent, "too many responses waiting; oldest dropped");
+    responses_.pop_front();
+  }
+  responses_.push_back(ResponsePayload(command_payload, code, content_format, data));
+  Pump();
+}
+
+}  // namespace coapgw::ws_connector

@@ -1,0 +1,178 @@
+#pragma once
+
+// The platform side of the ws-connector: one WebSocket connection to the platform
+// (platform-protocol.md), its handshake, the device sync, device lifecycle calls, data events out
+// of the durable outbox and command round trips over the bus.
+//
+// Every platform request is sent one at a time (the protocol's replies are correlated by token,
+// but a single request in flight keeps order trivially and the platform answers in order anyway);
+// priority: device changes, then a commit, then command responses, then outbox events.
+//
+// Threading: everything runs on the loop thread of the coap::Context given (the DeviceMirror's
+// thread); the WebSocket client's callbacks are posted there.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "coapgw/coap/context.hpp"
+#include "coapgw/common/duration.hpp"
+#include "coapgw/common/metrics.hpp"
+#include "coapgw/common/result.hpp"
+#include "coapgw/devices/device_mirror.hpp"
+#include "coapgw/events/messages.hpp"
+#include "coapgw/ws/backoff.hpp"
+#include "coapgw/ws/client.hpp"
+#include "coapgw/ws/platform_protocol.hpp"
+#include "ws_connector/store.hpp"
+
+namespace coapgw::ws_connector {
+
+struct ConnectorOptions {
+  std::string platform_url;  // ws://… or wss://…
+  std::string user;
+  std::string password;
+  std::string gateway_id;  // COAPGW_GATEWAY_ID: used when none is persisted yet
+  Millis request_timeout{10'000};
+  Millis handshake_timeout{20'000};
+  Millis command_timeout{10'000};
+  ws::BackoffOptions backoff;
+  ws::ClientOptions client;
+  uint64_t outbox_limit = 100'000;
+  std::chrono::seconds outbox_max_age{86'400};
+  size_t max_pending_responses = 10'000;
+};
+
+/// Where the connection is.
+enum class ConnectorState { kIdle, kConnecting, kHandshake, kWaitingForRd, kSyncing, kReady };
+
+/// "idle", "connecting", ...
+const char* ConnectorStateName(ConnectorState state);
+
+class Connector final : public devices::DeviceListener {
+ public:
+  /// Publishes one bus message (topic, data JSON); runs on the loop thread.
+  using Publish = std::function<Status(std::string_view topic, const std::string& data)>;
+  /// Told whenever readiness changes (ready = connected and synced), with a reason when not.
+  using ReadyChanged = std::function<void(bool ready, const std::string& reason)>;
+
+  /// Builds the WebSocket client; connects nothing until Start. `loop`, `store` and `metrics`
+  /// must outlive the connector.
+  Connector(coap::Context& loop, Store& store, MetricsRegistry& metrics, ConnectorOptions options,
+            Publish publish, ReadyChanged ready_changed);
+  /// Closes the connection (loop thread).
+  ~Connector() override;
+  Connector(const Connector&) = delete;
+  Connector& operator=(const Connector&) = delete;
+
+  /// The mirror whose devices are the gateway's (set before Start).
+  void SetMirror(const devices::DeviceMirror* mirror) { mirror_ = mirror; }
+  /// Reads the gateway id and starts connecting. Loop thread.
+  void Start();
+  /// Closes the connection for good. Loop thread.
+  void Stop();
+
+  /// observer.data: appended to the outbox, sent when connected. Loop thread.
+  void OnObservedData(const events::ObservedData& data);
+  /// executer.command-result: the platform response of a pending command. Loop thread.
+  void OnCommandResult(const events::CommandResult& result);
+
+  // devices::DeviceListener
+  void OnDeviceUpsert(const events::Device& device, const events::Device* before,
+                      const std::vector<events::DeviceChange>& changes) override;
+  void OnDeviceGone(const events::Device& device, devices::GoneReason reason) override;
+  void OnSynced(size_t devices) override;
+
+  ConnectorState state() const { return state_; }
+  const std::string& gateway_id() const { return gateway_id_; }
+
+ private:
+  using Done = std::function<void(int status, const std::string& payload)>;
+  struct InFlight {
+    std::string token;
+    std::string handler;
+    coap::Context::TimerId timer = 0;
+    Done done;
+  };
+  struct PendingCommand {
+    std::string payload;  // the platform's command payload, echoed in the response
+    coap::Context::TimerId timer = 0;
+  };
+  struct Metrics {
+    Counter& connects;
+    Counter& disconnects;
+    Counter& syncs;
+    Counter& requests_failed;
+    Counter& request_timeouts;
+    Counter& device_calls;
+    Counter& events_sent;
+    Counter& events_rejected;
+    Counter& outbox_dropped;
+    Counter& outbox_lost;
+    Counter& commands;
+    Counter& command_timeouts;
+    Counter& bad_frames;
+    Gauge& connected;
+    Gauge& outbox_pending;
+  };
+
+  void Connect();
+  void SetState(ConnectorState state, const std::string& detail = "");
+  void OnOpen();
+  void OnText(const std::string& text);
+  void OnClosed(const ws::CloseEvent& event);
+  void Fail(const std::string& why);
+  void OnHandshake(const ws::platform::Envelope& envelope);
+  void StartSync();
+  void SyncStep(std::shared_ptr<std::deque<std::pair<std::string, std::string>>> steps,
+                std::map<std::string, ws::platform::HashedDevice> local);
+  void BecomeReady();
+  void OnCommand(const ws::platform::Envelope& envelope);
+  void Respond(const std::string& command_payload, std::string_view code,
+               std::optional<uint16_t> content_format, std::string_view data);
+
+  void Send(const std::string& handler, const std::string& payload, Done done);
+  void Pump();
+  bool PumpDevice();
+  bool PumpOutbox();
+  void ExpireOutbox();
+  std::string CommitHash() const;
+
+  coap::Context& loop_;
+  Store& store_;
+  ConnectorOptions options_;
+  Publish publish_;
+  ReadyChanged ready_changed_;
+  Metrics metrics_;
+  const devices::DeviceMirror* mirror_ = nullptr;
+  std::unique_ptr<ws::Client> client_;
+  ws::Backoff backoff_;
+
+  ConnectorState state_ = ConnectorState::kIdle;
+  bool stopped_ = false;
+  std::string gateway_id_;
+  std::string remote_hash_;
+  coap::Context::TimerId reconnect_timer_ = 0;
+  coap::Context::TimerId handshake_timer_ = 0;
+  coap::Context::TimerId expiry_timer_ = 0;
+  std::optional<InFlight> in_flight_;
+
+  // What the platform has: devices put (and not disconnected/deleted) since the last sync.
+  std::map<std::string, ws::platform::HashedDevice> platform_devices_;
+  std::map<std::string, bool> dirty_;  // device id -> force a put (links or base changed)
+  std::set<std::string> removed_;      // ids explicitly deleted in the RD, not yet deleted
+  bool commit_pending_ = false;
+  std::deque<std::string> responses_;  // command response payloads waiting to be sent
+  bool outbox_maybe_ = true;           // the outbox may hold messages
+  std::map<std::string, PendingCommand> commands_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace coapgw::ws_connector

@@ -1,0 +1,188 @@
+#include "ws_connector/store.hpp"
+
+#include <stdexcept>
+
+#include <pqxx/pqxx>
+
+#include "coapgw/common/log.hpp"
+
+namespace coapgw::ws_connector {
+namespace {
+
+constexpr const char* kComponent = "wsc-store";
+// pg_advisory_xact_lock key of the ws-connector's migrations: the bytes of "coapgwWS".
+constexpr int64_t kMigrationLock = 0x636f61706777'5753;
+
+struct Migration {
+  int version;
+  const char* name;
+  const char* sql;
+};
+
+// Append only: a released migration never changes; a new one gets the next version.
+const Migration kMigrations[] = {
+    {1, "0001_gateway_and_outbox",
+     "CREATE TABLE wsc_gateway ("
+     " id integer PRIMARY KEY CHECK (id = 1),"
+     " gid text NOT NULL,"
+     " updated_at timestamptz NOT NULL DEFAULT now());"
+     "CREATE TABLE wsc_outbox ("
+     " id bigserial PRIMARY KEY,"
+     " handler text NOT NULL,"
+     " payload text NOT NULL,"
+     " created_at timestamptz NOT NULL DEFAULT now());"},
+};
+constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+
+std::string OneLine(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') {
+      c = ' ';
+    }
+  }
+  while (!text.empty() && text.back() == ' ') {
+    text.pop_back();
+  }
+  return text;
+}
+
+void Migrate(pqxx::connection& connection) {
+  for (;;) {
+    pqxx::work txn(connection);
+    txn.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
+    txn.exec(
+        "CREATE TABLE IF NOT EXISTS wsc_schema_migrations (version integer PRIMARY KEY,"
+        " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    const int current =
+        txn.exec("SELECT coalesce(max(version), 0) FROM wsc_schema_migrations")[0][0].as<int>();
+    if (current > kLatest) {
+      throw std::runtime_error("database schema of the ws-connector is version " +
+                               std::to_string(current) + ", newer than this binary knows (" +
+                               std::to_string(kLatest) + ")");
+    }
+    if (current == kLatest) {
+      txn.commit();
+      return;
+    }
+    const Migration& next = kMigrations[current];
+    txn.exec(next.sql);
+    txn.exec_params("INSERT INTO wsc_schema_migrations (version, name) VALUES ($1, $2)",
+                    next.version, next.name);
+    txn.commit();
+    log::Info(kComponent, "schema migration applied",
+              {{"version", std::to_string(next.version)}, {"name", next.name}});
+  }
+}
+
+}  // namespace
+
+struct Store::Connection {
+  explicit Connection(const std::string& url) : pq(url) {}
+  pqxx::connection pq;
+};
+
+Store::Store(std::string url) : url_(std::move(url)) {
+  try {
+    connection_ = std::make_unique<Connection>(url_);
+    Migrate(connection_->pq);
+  } catch (const std::exception& e) {
+    // libpq's messages do not quote passwords of a URI that parsed.
+    throw std::runtime_error("database: " + OneLine(e.what()));
+  }
+}
+
+Store::~Store() = default;
+
+template <typename T, typename F>
+Result<T> Store::Run(const char* what, F&& body) {
+  try {
+    if (!connection_ || !connection_->pq.is_open()) {
+      connection_ = std::make_unique<Connection>(url_);
+    }
+    pqxx::work txn(connection_->pq);
+    T value = body(txn);
+    txn.commit();
+    return value;
+  } catch (const pqxx::broken_connection& e) {
+    connection_.reset();
+    return MakeError(ErrorCode::kUnavailable,
+                     std::string(what) + ": database connection lost: " + OneLine(e.what()));
+  } catch (const std::exception& e) {
+    connection_.reset();
+    return MakeError(ErrorCode::kInternal, std::string(what) + ": " + OneLine(e.what()));
+  }
+}
+
+Result<std::optional<std::string>> Store::GatewayId() {
+  return Run<std::optional<std::string>>("read gateway id", [](pqxx::work& txn) {
+    const pqxx::result rows = txn.exec("SELECT gid FROM wsc_gateway WHERE id = 1");
+    return rows.empty() ? std::nullopt : std::optional<std::string>(rows[0][0].as<std::string>());
+  });
+}
+
+Status Store::SetGatewayId(const std::string& gid) {
+  auto done = Run<bool>("store gateway id", [&](pqxx::work& txn) {
+    txn.exec_params(
+        "INSERT INTO wsc_gateway (id, gid) VALUES (1, $1)"
+        " ON CONFLICT (id) DO UPDATE SET gid = EXCLUDED.gid, updated_at = now()",
+        gid);
+    return true;
+  });
+  return done.ok() ? Status() : Status(done.error());
+}
+
+Result<uint64_t> Store::Append(const std::string& handler, const std::string& payload,
+                               uint64_t limit) {
+  return Run<uint64_t>("outbox append", [&](pqxx::work& txn) {
+    const auto count = txn.exec("SELECT count(*) FROM wsc_outbox")[0][0].as<uint64_t>();
+    uint64_t dropped = 0;
+    if (count >= limit) {
+      const pqxx::result gone = txn.exec_params(
+          "DELETE FROM wsc_outbox WHERE id IN"
+          " (SELECT id FROM wsc_outbox ORDER BY id LIMIT $1) RETURNING id",
+          static_cast<int64_t>(count - limit + 1));
+      dropped = gone.size();
+    }
+    txn.exec_params("INSERT INTO wsc_outbox (handler, payload) VALUES ($1, $2)", handler, payload);
+    return dropped;
+  });
+}
+
+Result<std::vector<OutboxEntry>> Store::Peek(size_t count) {
+  return Run<std::vector<OutboxEntry>>("outbox read", [&](pqxx::work& txn) {
+    std::vector<OutboxEntry> entries;
+    const pqxx::result rows =
+        txn.exec_params("SELECT id, handler, payload FROM wsc_outbox ORDER BY id LIMIT $1",
+                        static_cast<int64_t>(count));
+    for (const auto& row : rows) {
+      entries.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<std::string>()});
+    }
+    return entries;
+  });
+}
+
+Status Store::Remove(int64_t id) {
+  auto done = Run<bool>("outbox remove", [&](pqxx::work& txn) {
+    txn.exec_params("DELETE FROM wsc_outbox WHERE id = $1", id);
+    return true;
+  });
+  return done.ok() ? Status() : Status(done.error());
+}
+
+Result<uint64_t> Store::DropOlderThan(std::chrono::seconds max_age) {
+  return Run<uint64_t>("outbox expiry", [&](pqxx::work& txn) {
+    const pqxx::result gone = txn.exec_params(
+        "DELETE FROM wsc_outbox WHERE created_at < now() - make_interval(secs => $1)"
+        " RETURNING id",
+        static_cast<double>(max_age.count()));
+    return static_cast<uint64_t>(gone.size());
+  });
+}
+
+Result<uint64_t> Store::Count() {
+  return Run<uint64_t>("outbox count", [](pqxx::work& txn) {
+    return txn.exec("SELECT count(*) FROM wsc_outbox")[0][0].as<uint64_t>();
+  });
+}
+
+}  // namespace coapgw::ws_connector

@@ -1,0 +1,436 @@
+// coapgw-ws-connector as a process, with the real coapgw-bus and coapgw-rd on a real PostgreSQL
+// (COAPGW_TEST_DATABASE_URL, as rd_service_test), an in-test platform (FakePlatform, a libs/ws
+// server) and a bus peer that plays the observer and the executer.
+#include <signal.h>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <zmq.hpp>
+
+#include "coapgw/bus/publisher.hpp"
+#include "coapgw/bus/subscriber.hpp"
+#include "coapgw/coap/client.hpp"
+#include "coapgw/coap/context.hpp"
+#include "coapgw/coap/uri.hpp"
+#include "coapgw/common/time_format.hpp"
+#include "coapgw/events/codec.hpp"
+#include "coapgw/test/command.hpp"
+#include "coapgw/test/http.hpp"
+#include "coapgw/test/process.hpp"
+#include "coapgw/test/wait.hpp"
+#include "coapgw/ws/platform_protocol.hpp"
+#include "fake_platform.hpp"
+#include "pg_fixture.hpp"
+
+namespace coapgw::ws_connector::test {
+namespace {
+
+using coapgw::test::BinaryPath;
+using coapgw::test::FreeTcpPort;
+using coapgw::test::FreeUdpPort;
+using coapgw::test::HttpGet;
+using coapgw::test::Process;
+using coapgw::test::WaitUntil;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kWait{10000};
+
+bool WaitReady(Process& process, uint16_t http_port) {
+  return WaitUntil(
+      [&] {
+        return process.running() && HttpGet(http_port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
+      },
+      kWait);
+}
+
+// Records ws.command from the bus on its own thread.
+class CommandRecorder {
+ public:
+  CommandRecorder(zmq::context_t& context, const std::string& endpoint)
+      : subscriber_(std::make_shared<bus::Subscriber>(
+            context, endpoint, std::vector<std::string>{std::string(events::Command::kTopic)})) {
+    thread_ = std::thread([this, subscriber = subscriber_] {
+      while (!stop_.load()) {
+        auto message = subscriber->Receive(milliseconds(50));
+        if (!message) {
+          continue;
+        }
+        auto command = events::DecodeCommand(message->data());
+        if (command.ok()) {
+          const std::lock_guard<std::mutex> lock(mutex_);
+          commands_.push_back(*command);
+        }
+      }
+    });
+  }
+  ~CommandRecorder() {
+    stop_.store(true);
+    thread_.join();
+  }
+  std::vector<events::Command> Commands() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return commands_;
+  }
+
+ private:
+  std::shared_ptr<bus::Subscriber> subscriber_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::vector<events::Command> commands_;
+  std::thread thread_;
+};
+
+class WsConnectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rd_port_ = FreeUdpPort();
+    bus_pub_ = "tcp://127.0.0.1:" + std::to_string(FreeTcpPort());
+    bus_sub_ = "tcp://127.0.0.1:" + std::to_string(FreeTcpPort());
+    const uint16_t bus_http = FreeTcpPort();
+    bus_ = std::make_unique<Process>(
+        std::vector<std::string>{BinaryPath("coapgw-bus")},
+        std::map<std::string, std::string>{
+            {"COAPGW_BUS_PUB", bus_pub_},
+            {"COAPGW_BUS_SUB", bus_sub_},
+            {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(bus_http)}});
+    ASSERT_TRUE(WaitReady(*bus_, bus_http)) << bus_->Stderr();
+    const uint16_t rd_http = FreeTcpPort();
+    rd_ = std::make_unique<Process>(
+        std::vector<std::string>{BinaryPath("coapgw-rd")},
+        std::map<std::string, std::string>{
+            {"COAPGW_DATABASE_URL", database_.url()},
+            {"COAPGW_RD_LISTEN", "127.0.0.1:" + std::to_string(rd_port_)},
+            {"COAPGW_BUS_PUB", bus_pub_},
+            {"COAPGW_BUS_SUB", bus_sub_},
+            {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(rd_http)}});
+    ASSERT_TRUE(WaitReady(*rd_, rd_http)) << rd_->Stderr();
+    publisher_ = std::make_unique<bus::Publisher>(zmq_, bus_pub_, "wsc-test");
+    commands_ = std::make_unique<CommandRecorder>(zmq_, bus_sub_);
+    coap_.Call([&] { client_ = std::make_unique<coap::Client>(coap_.context()); });
+  }
+
+  void TearDown() override {
+    if (connector_) {
+      connector_->Stop(SIGTERM, milliseconds(5000));
+    }
+    coap_.Call([&] { client_.reset(); });
+    commands_.reset();
+    publisher_.reset();
+    if (rd_) {
+      rd_->Stop(SIGTERM, milliseconds(5000));
+    }
+    if (bus_) {
+      bus_->Stop(SIGTERM, milliseconds(5000));
+    }
+  }
+
+  // Starts coapgw-ws-connector; with `wait_ready` waits until /readyz says 200.
+  void StartConnector(const std::map<std::string, std::string>& extra = {},
+                      bool wait_ready = true) {
+    connector_http_ = FreeTcpPort();
+    std::map<std::string, std::string> env = {
+        {"COAPGW_PLATFORM_URL", platform_.url()},
+        {"COAPGW_PLATFORM_USER", "user"},
+        {"COAPGW_PLATFORM_PASSWORD", "secret"},
+        {"COAPGW_DATABASE_URL", database_.url()},
+        {"COAPGW_BUS_PUB", bus_pub_},
+        {"COAPGW_BUS_SUB", bus_sub_},
+        {"COAPGW_RD_URI", "coap://127.0.0.1:" + std::to_string(rd_port_)},
+        {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(connector_http_)},
+        {"COAPGW_WS_RECONNECT_MIN", "50ms"},
+        {"COAPGW_WS_RECONNECT_MAX", "200ms"},
+        {"COAPGW_WS_REQUEST_TIMEOUT", "2s"}};
+    for (const auto& [name, value] : extra) {
+      env[name] = value;
+    }
+    connector_ =
+        std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-ws-connector")}, env);
+    if (wait_ready) {
+      ASSERT_TRUE(WaitReady(*connector_, connector_http_)) << Logs();
+    }
+  }
+
+  std::string Logs() const {
+    return "---- ws-connector\n" + (connector_ ? connector_->Stderr() : "") + "---- rd\n" +
+           rd_->Stderr();
+  }
+
+  coap::Outcome<coap::ClientResponse> SendRd(coap::Method method, const std::string& target,
+                                             std::string payload = {}) {
+    auto request = coap::ClientRequest::FromUri(
+        method, "coap://127.0.0.1:" + std::to_string(rd_port_) + target);
+    EXPECT_TRUE(request.ok());
+    request->payload = std::move(payload);
+    if (!request->payload.empty()) {
+      request->content_format = coap::content_format::kLinkFormat;
+    }
+    auto promise = std::make_shared<std::promise<coap::Outcome<coap::ClientResponse>>>();
+    auto future = promise->get_future();
+    coap_.Call([&] {
+      client_->Send(*request, {}, [promise](coap::Outcome<coap::ClientResponse> outcome) {
+        promise->set_value(std::move(outcome));
+      });
+    });
+    return future.get();
+  }
+
+  // Registers `ep` (et = a platform type, sector "s1"); returns the registration location.
+  std::string Register(const std::string& ep) {
+    auto response = SendRd(coap::Method::kPost,
+                           "/rd?ep=" + ep + "&d=s1&et=iot%23type-1&base=coap://127.0.0.1:9&lt=3600",
+                           "</sensors/temp>;obs,</actuators/led>");
+    EXPECT_TRUE(response.ok());
+    if (!response.ok() || response->code != coap::Code::kCreated) {
+      return "";
+    }
+    return coap::JoinPath(response->location_path);
+  }
+
+  // The put request for device name `ep`, parsed; null document when none yet.
+  std::optional<rapidjson::Document> PutFor(const std::string& ep) {
+    for (const auto& request : platform_.Requests("put")) {
+      rapidjson::Document doc;
+      doc.Parse(request.payload.c_str());
+      if (doc.IsObject() && doc.HasMember("name") && doc["name"] == ep.c_str()) {
+        return doc;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::string ConnectedGid() {
+    const auto requests = platform_.CredentialGids();
+    return database_.Query("SELECT gid FROM wsc_gateway WHERE id = 1");
+  }
+
+  void PublishData(const std::string& device_id, const std::string& payload) {
+    events::ObservedData data;
+    data.device_id = device_id;
+    data.service = "GET /sensors/temp";
+    data.path = "/sensors/temp";
+    data.code = "2.05";
+    data.content_format = 0;
+    data.payload.data = payload;
+    data.observed = true;
+    data.time = std::chrono::system_clock::now();
+    ASSERT_TRUE(publisher_->Publish(events::ObservedData::kTopic, events::Encode(data)).ok());
+  }
+
+  rd::test::TestDatabase database_;
+  FakePlatform platform_;
+  uint16_t rd_port_ = 0;
+  std::string bus_pub_;
+  std::string bus_sub_;
+  zmq::context_t zmq_;
+  std::unique_ptr<Process> bus_;
+  std::unique_ptr<Process> rd_;
+  std::unique_ptr<Process> connector_;
+  uint16_t connector_http_ = 0;
+  std::unique_ptr<bus::Publisher> publisher_;
+  std::unique_ptr<CommandRecorder> commands_;
+  coap::ContextThread coap_;
+  std::unique_ptr<coap::Client> client_;
+};
+
+TEST_F(WsConnectorTest, HandshakePersistsTheAssignedGidAndReusesItAfterARestart) {
+  StartConnector();
+  const std::string gid = ConnectedGid();
+  ASSERT_FALSE(gid.empty()) << Logs();
+  EXPECT_EQ(platform_.CredentialGids().front(), "");
+  // An empty gateway still gets clear + commit(sha1("")): "" never equals a hash.
+  ASSERT_TRUE(
+      WaitUntil([&] { return platform_.GatewayHash(gid) == ws::platform::kEmptyListHash; }, kWait));
+  EXPECT_EQ(platform_.Requests("clear").size(), 1U);
+
+  ASSERT_EQ(connector_->Stop(SIGTERM, milliseconds(5000)), std::optional<int>(0)) << Logs();
+  StartConnector();
+  ASSERT_EQ(platform_.CredentialGids().size(), 2U);
+  EXPECT_EQ(platform_.CredentialGids().back(), gid);
+  EXPECT_EQ(ConnectedGid(), gid);
+  EXPECT_EQ(platform_.Requests("clear").size(), 1U) << "same hash: no second sync";
+}
+
+TEST_F(WsConnectorTest, RegistrationIsPutAndCommittedAndDeleteIsDeleteAndCommit) {
+  StartConnector();
+  const std::string gid = ConnectedGid();
+  const std::string location = Register("node-1");
+  ASSERT_FALSE(location.empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-1").has_value(); }, kWait)) << Logs();
+  const auto put = *PutFor("node-1");
+  const std::string uri = put["uri"].GetString();
+  EXPECT_FALSE(uri.empty());
+  EXPECT_STREQ(put["iot_type"].GetString(), "iot#type-1");
+  ASSERT_EQ(put["tags"].Size(), 1U);
+  EXPECT_STREQ(put["tags"][0].GetString(), "d:s1");
+  ws::platform::HashedDevice device{uri, "iot#type-1", "node-1", {{"d", "s1"}}};
+  const std::string hash = ws::platform::GatewayHashOf({device});
+  ASSERT_TRUE(WaitUntil([&] { return platform_.GatewayHash(gid) == hash; }, kWait)) << Logs();
+  EXPECT_EQ(platform_.CommittedDevices(gid), std::set<std::string>{uri});
+
+  // A restart of the connector finds the same hash: no resync.
+  const size_t clears = platform_.Requests("clear").size();
+  ASSERT_EQ(connector_->Stop(SIGTERM, milliseconds(5000)), std::optional<int>(0));
+  StartConnector();
+  EXPECT_EQ(platform_.Requests("clear").size(), clears);
+
+  auto removed = SendRd(coap::Method::kDelete, location);
+  ASSERT_TRUE(removed.ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const auto deletes = platform_.Requests("delete");
+        return !deletes.empty() && deletes.back().payload == "\"" + uri + "\"" &&
+               platform_.GatewayHash(gid) == ws::platform::kEmptyListHash;
+      },
+      kWait))
+      << Logs();
+  EXPECT_TRUE(platform_.CommittedDevices(gid).empty());
+}
+
+TEST_F(WsConnectorTest, SyncsAfterThePlatformRestartsWithAnotherHash) {
+  StartConnector();
+  ASSERT_FALSE(Register("node-2").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-2").has_value(); }, kWait)) << Logs();
+  const size_t clears = platform_.Requests("clear").size();
+  platform_.SetAccepting(false);
+  ASSERT_TRUE(WaitUntil(
+      [&] { return HttpGet(connector_http_, "/readyz").rfind("HTTP/1.1 503", 0) == 0; }, kWait));
+  platform_.SetAccepting(true);
+  // Same gateway, same hash: reconnect without a sync.
+  ASSERT_TRUE(WaitReady(*connector_, connector_http_)) << Logs();
+  EXPECT_EQ(platform_.Requests("clear").size(), clears);
+}
+
+TEST_F(WsConnectorTest, CommandRoundTripTimeoutAndUnknownDevice) {
+  StartConnector({{"COAPGW_COMMAND_TIMEOUT", "500ms"}});
+  ASSERT_FALSE(Register("node-3").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-3").has_value(); }, kWait)) << Logs();
+  const std::string uri = (*PutFor("node-3"))["uri"].GetString();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("commit").size() >= 2; }, kWait));
+
+  const std::string command =
+      R"({"device_url":")" + uri +
+      R"(","service_url":"PUT /actuators/led","task_id":"t-1","worker_id":"w-1",)"
+      R"("protocol_parts":[{"name":"metadata","value":"{\"content_format\":0}"},)"
+      R"({"name":"data","value":"on"}]})";
+  ASSERT_TRUE(platform_.SendCommand(uri, command));
+  ASSERT_TRUE(WaitUntil([&] { return !commands_->Commands().empty(); }, kWait)) << Logs();
+  const events::Command seen = commands_->Commands().front();
+  EXPECT_EQ(seen.device_id, uri);
+  EXPECT_EQ(seen.method, events::Method::kPut);
+  EXPECT_EQ(seen.path, "/actuators/led");
+  EXPECT_EQ(seen.payload.data, "on");
+  EXPECT_EQ(seen.content_format, std::optional<uint16_t>(0));
+  EXPECT_FALSE(seen.command_id.empty());
+
+  events::CommandResult result;
+  result.command_id = seen.command_id;
+  result.device_id = uri;
+  result.code = "2.04";
+  result.content_format = 0;
+  result.payload.data = "done";
+  ASSERT_TRUE(publisher_->Publish(events::CommandResult::kTopic, events::Encode(result)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return !platform_.Requests("response").empty(); }, kWait)) << Logs();
+  rapidjson::Document response;
+  response.Parse(platform_.Requests("response").front().payload.c_str());
+  ASSERT_TRUE(response.IsObject());
+  EXPECT_STREQ(response["task_id"].GetString(), "t-1");
+  EXPECT_STREQ(response["worker_id"].GetString(), "w-1");
+  EXPECT_STREQ(response["protocol_parts"][0]["value"].GetString(),
+               R"({"code":"2.04","content_format":0})");
+  EXPECT_STREQ(response["protocol_parts"][1]["value"].GetString(), "done");
+
+  // Nobody answers the second command: timeout after COAPGW_COMMAND_TIMEOUT.
+  ASSERT_TRUE(platform_.SendCommand(uri, command));
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("response").size() == 2; }, kWait))
+      << Logs();
+  response.Parse(platform_.Requests("response").back().payload.c_str());
+  EXPECT_STREQ(response["protocol_parts"][0]["value"].GetString(), R"({"code":"timeout"})");
+
+  // A device the RD does not know: answered at once.
+  ws::platform::Envelope unknown;
+  unknown.handler = "command";
+  unknown.payload = R"({"device_url":"no-such","service_url":"GET /x","task_id":"t-3"})";
+  platform_.SendRaw(ws::platform::EncodeEnvelope(unknown));
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("response").size() == 3; }, kWait));
+  response.Parse(platform_.Requests("response").back().payload.c_str());
+  EXPECT_STREQ(response["task_id"].GetString(), "t-3");
+  EXPECT_STREQ(response["protocol_parts"][0]["value"].GetString(), R"({"code":"unknown-device"})");
+  EXPECT_EQ(commands_->Commands().size(), 2U);
+}
+
+TEST_F(WsConnectorTest, EventsWhileThePlatformIsDownArriveInOrderOnce) {
+  StartConnector();
+  ASSERT_FALSE(Register("node-4").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-4").has_value(); }, kWait)) << Logs();
+  const std::string uri = (*PutFor("node-4"))["uri"].GetString();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("commit").size() >= 2; }, kWait));
+  // One event while up proves the bus subscription works before the platform goes away.
+  PublishData(uri, "v0");
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("event").size() == 1; }, kWait)) << Logs();
+
+  platform_.SetAccepting(false);
+  ASSERT_TRUE(WaitUntil(
+      [&] { return HttpGet(connector_http_, "/readyz").rfind("HTTP/1.1 503", 0) == 0; }, kWait));
+  constexpr int kEvents = 20;
+  for (int i = 1; i <= kEvents; ++i) {
+    PublishData(uri, "v" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] { return database_.Query("SELECT count(*) FROM wsc_outbox") == std::to_string(kEvents); },
+      kWait))
+      << Logs();
+  platform_.SetAccepting(true);
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("event").size() == kEvents + 1; }, kWait))
+      << Logs();
+  const auto events = platform_.Requests("event");
+  for (int i = 0; i <= kEvents; ++i) {
+    rapidjson::Document doc;
+    doc.Parse(events[i].payload.c_str());
+    EXPECT_STREQ(doc["device_uri"].GetString(), uri.c_str());
+    EXPECT_STREQ(doc["service_uri"].GetString(), "GET /sensors/temp");
+    EXPECT_STREQ(doc["value"][1]["value"].GetString(), ("v" + std::to_string(i)).c_str());
+  }
+  EXPECT_TRUE(
+      WaitUntil([&] { return database_.Query("SELECT count(*) FROM wsc_outbox") == "0"; }, kWait));
+}
+
+TEST_F(WsConnectorTest, BadPlatformInputIsIgnored) {
+  StartConnector();
+  platform_.SendRaw("not json at all");
+  platform_.SendRaw(R"({"status":200,"handler":"response","token":"nobody","payload":"ok"})");
+  platform_.SendRaw(R"({"status":0,"handler":"surprise","token":"","payload":null})");
+  platform_.SendRaw(R"({"status":0,"handler":"command","token":"","payload":"not an object"})");
+  ASSERT_TRUE(WaitUntil(
+      [&] { return connector_->Stderr().find("unknown or expired token") != std::string::npos; },
+      kWait));
+  // Still the same connection, still working.
+  ASSERT_FALSE(Register("node-5").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-5").has_value(); }, kWait)) << Logs();
+  EXPECT_EQ(platform_.CredentialGids().size(), 1U);
+  EXPECT_TRUE(connector_->running());
+}
+
+TEST(WsConnectorBinaryTest, RequiresThePlatformUrlAndExplainsHelp) {
+  const std::string binary = BinaryPath("coapgw-ws-connector");
+  auto missing =
+      coapgw::test::RunCommand("env -u COAPGW_PLATFORM_URL COAPGW_DATABASE_URL=x " + binary);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.text.find("COAPGW_PLATFORM_URL"), std::string::npos) << missing.text;
+  auto scheme =
+      coapgw::test::RunCommand("COAPGW_DATABASE_URL=x " + binary + " --platform-url=http://x");
+  EXPECT_EQ(scheme.exit_code, 2);
+  EXPECT_NE(scheme.text.find("ws://"), std::string::npos) << scheme.text;
+  auto help = coapgw::test::RunCommand(binary + " --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.text.find("--platform-url"), std::string::npos);
+  EXPECT_NE(help.text.find("--ws-outbox-limit"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace coapgw::ws_connector::test
