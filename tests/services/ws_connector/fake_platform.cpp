@@ -67,6 +67,11 @@ void FakePlatform::SetSilent(bool silent) {
   silent_ = silent;
 }
 
+void FakePlatform::ForgetGateways() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  gateways_.clear();
+}
+
 std::vector<Request> FakePlatform::Requests() const {
   const std::lock_guard<std::mutex> lock(mutex_);
   return requests_;

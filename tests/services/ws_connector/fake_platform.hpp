@@ -41,6 +41,9 @@ class FakePlatform {
   void SetAccepting(bool accepting);
   /// Stop answering requests (the client's request timeout fires).
   void SetSilent(bool silent);
+  /// Forgets every gateway (a platform restored from an empty backup): the next handshake gets
+  /// a new gid.
+  void ForgetGateways();
 
   std::vector<Request> Requests() const;
   /// The requests with this handler.

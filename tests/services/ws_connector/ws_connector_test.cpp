@@ -204,10 +204,9 @@ class WsConnectorTest : public ::testing::Test {
     return std::nullopt;
   }
 
-  std::string ConnectedGid() {
-    const auto requests = platform_.CredentialGids();
-    return database_.Query("SELECT gid FROM wsc_gateway WHERE id = 1");
-  }
+  bool NotReady() { return HttpGet(connector_http_, "/readyz").rfind("HTTP/1.1 503", 0) == 0; }
+
+  std::string ConnectedGid() { return database_.Query("SELECT gid FROM wsc_gateway WHERE id = 1"); }
 
   void PublishData(const std::string& device_id, const std::string& payload) {
     events::ObservedData data;
@@ -292,18 +291,53 @@ TEST_F(WsConnectorTest, RegistrationIsPutAndCommittedAndDeleteIsDeleteAndCommit)
   EXPECT_TRUE(platform_.CommittedDevices(gid).empty());
 }
 
-TEST_F(WsConnectorTest, SyncsAfterThePlatformRestartsWithAnotherHash) {
+TEST_F(WsConnectorTest, ReconnectsWithoutASyncWhenThePlatformKeptTheHash) {
   StartConnector();
   ASSERT_FALSE(Register("node-2").empty());
   ASSERT_TRUE(WaitUntil([&] { return PutFor("node-2").has_value(); }, kWait)) << Logs();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("commit").size() >= 2; }, kWait));
   const size_t clears = platform_.Requests("clear").size();
   platform_.SetAccepting(false);
-  ASSERT_TRUE(WaitUntil(
-      [&] { return HttpGet(connector_http_, "/readyz").rfind("HTTP/1.1 503", 0) == 0; }, kWait));
+  ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
   platform_.SetAccepting(true);
-  // Same gateway, same hash: reconnect without a sync.
   ASSERT_TRUE(WaitReady(*connector_, connector_http_)) << Logs();
   EXPECT_EQ(platform_.Requests("clear").size(), clears);
+  EXPECT_GE(platform_.CredentialGids().size(), 2U);
+}
+
+TEST_F(WsConnectorTest, SyncsEverythingWhenThePlatformLostTheGateway) {
+  StartConnector();
+  const std::string old_gid = ConnectedGid();
+  ASSERT_FALSE(Register("node-6").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-6").has_value(); }, kWait)) << Logs();
+  const std::string uri = (*PutFor("node-6"))["uri"].GetString();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("commit").size() >= 2; }, kWait));
+
+  platform_.SetAccepting(false);
+  ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
+  platform_.ForgetGateways();
+  platform_.SetAccepting(true);
+  ASSERT_TRUE(WaitUntil([&] { return ConnectedGid() != old_gid; }, kWait)) << Logs();
+  const std::string new_gid = ConnectedGid();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.CommittedDevices(new_gid).count(uri) == 1; }, kWait))
+      << Logs();
+  EXPECT_EQ(platform_.Requests("clear").size(), 2U);
+  EXPECT_EQ(platform_.CredentialGids().back(), old_gid);  // asked for the persisted one
+}
+
+TEST_F(WsConnectorTest, ARequestWithoutReplyClosesAndTheNextConnectionResyncs) {
+  StartConnector({{"COAPGW_WS_REQUEST_TIMEOUT", "300ms"}});
+  const std::string gid = ConnectedGid();
+  platform_.SetSilent(true);
+  ASSERT_FALSE(Register("node-7").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-7").has_value(); }, kWait)) << Logs();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.CredentialGids().size() >= 2; }, kWait)) << Logs();
+  platform_.SetSilent(false);
+  const std::string uri = (*PutFor("node-7"))["uri"].GetString();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.CommittedDevices(gid).count(uri) == 1; }, kWait))
+      << Logs();
+  EXPECT_TRUE(WaitReady(*connector_, connector_http_));
+  EXPECT_NE(connector_->Stderr().find("no reply within"), std::string::npos);
 }
 
 TEST_F(WsConnectorTest, CommandRoundTripTimeoutAndUnknownDevice) {
@@ -375,8 +409,7 @@ TEST_F(WsConnectorTest, EventsWhileThePlatformIsDownArriveInOrderOnce) {
   ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("event").size() == 1; }, kWait)) << Logs();
 
   platform_.SetAccepting(false);
-  ASSERT_TRUE(WaitUntil(
-      [&] { return HttpGet(connector_http_, "/readyz").rfind("HTTP/1.1 503", 0) == 0; }, kWait));
+  ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
   constexpr int kEvents = 20;
   for (int i = 1; i <= kEvents; ++i) {
     PublishData(uri, "v" + std::to_string(i));
