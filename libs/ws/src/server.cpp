@@ -263,7 +263,8 @@ class Engine : public EngineBase {
   }
 
   void Close(ConnectionId id, uint16_t code, const std::string& reason) override {
-    if (auto con = Find(id)) {
+    // A connection already closing keeps its first close handshake.
+    if (auto con = Find(id); con && con->get_state() == websocketpp::session::state::open) {
       websocketpp::lib::error_code ec;
       con->close(code, reason, ec);
       if (ec) {
@@ -288,10 +289,7 @@ class Engine : public EngineBase {
     }
     const auto open = connections_;  // closing may erase from the map
     for (const auto& [id, con] : open) {
-      con->close(websocketpp::close::status::going_away, "server shutdown", ec);
-      if (ec) {
-        con->terminate(ec);
-      }
+      Close(id, websocketpp::close::status::going_away, "server shutdown");
     }
   }
 

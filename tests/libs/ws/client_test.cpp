@@ -131,8 +131,9 @@ class SilentListener {
 };
 
 // Connects `client` to `server` and waits until both sides see the connection open.
-ConnectionId ConnectAndOpen(Client& client, const ClientEvents& events, RecordingServer& server) {
-  EXPECT_TRUE(client.Connect(server.url()).ok());
+ConnectionId ConnectAndOpen(Client& client, const ClientEvents& events, RecordingServer& server,
+                            const std::string& path = "/") {
+  EXPECT_TRUE(client.Connect(server.url(path)).ok());
   const ConnectionId id = server.WaitConnection();
   EXPECT_TRUE(events.WaitOpens(1));
   return id;
@@ -149,8 +150,7 @@ TEST(WsClientTest, ConnectsExchangesTextAndClosesWithItsOwnCodeAndReason) {
   RecordingServer server;
   ClientEvents events;
   Client client(FastOptions(), events.Handlers());
-  ASSERT_TRUE(client.Connect(server.url("/any/path?x=1")).ok());
-  ASSERT_TRUE(events.WaitOpens(1));
+  ConnectAndOpen(client, events, server, "/any/path?x=1");
   EXPECT_EQ(client.state(), ClientState::kOpen);
   EXPECT_EQ(server.paths(), std::vector<std::string>{"/any/path"});
 
@@ -375,6 +375,8 @@ TEST(WsClientTest, ReconnectsFromTheCloseCallback) {
   ASSERT_TRUE(events.WaitOpens(1));
   server.server().Drop(first);
   ASSERT_TRUE(events.WaitOpens(2));
+  ASSERT_TRUE(
+      coapgw::test::WaitUntil([&] { return server.paths().size() == 2; }, milliseconds(5000)));
   EXPECT_EQ(server.paths(), (std::vector<std::string>{"/first", "/second"}));
   ASSERT_TRUE(client->Send("again").ok());
   ASSERT_TRUE(events.WaitTexts(1));

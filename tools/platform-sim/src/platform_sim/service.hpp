@@ -1,0 +1,22 @@
+#pragma once
+
+// coapgw-platform-sim as a process: its settings and the body RunService runs.
+
+#include "coapgw/common/service_main.hpp"
+#include "platform_sim/simulator.hpp"
+
+namespace coapgw::platform_sim {
+
+/// Declares the COAPGW_SIM_* settings (README.md, "Settings").
+void AddPlatformSimSettings(Settings& settings);
+
+/// SimOptions and the Model from loaded settings. Throws SettingsError naming the setting for a
+/// bad value or an unreadable device-types file.
+SimOptions SimOptionsFromSettings(const Settings& settings);
+Model ModelFromSettings(const Settings& settings);
+
+/// Serves until SIGTERM/SIGINT, then closes every session ("connector shutdown") and returns 0.
+/// Logs "listening" with the bound port once ready.
+int RunPlatformSim(ServiceContext& ctx);
+
+}  // namespace coapgw::platform_sim
