@@ -185,8 +185,7 @@ std::optional<RawMessage> Decode(std::string_view datagram) {
   return message;
 }
 
-RawPeer::RawPeer(const std::string& ip) : ip_(ip) {
-  fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+RawPeer::RawPeer(const std::string& ip) : ip_(ip), fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
   if (fd_ < 0) {
     throw std::runtime_error("RawPeer: socket: " + std::string(std::strerror(errno)));
   }
@@ -209,7 +208,7 @@ RawPeer::~RawPeer() {
   close(fd_);
 }
 
-void RawPeer::Send(uint16_t port, const RawMessage& message) {
+void RawPeer::Send(uint16_t port, const RawMessage& message) const {
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(port);

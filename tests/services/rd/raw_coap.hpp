@@ -84,7 +84,7 @@ class RawPeer {
   int served() const { return served_; }
 
  private:
-  void Send(uint16_t port, const RawMessage& message);
+  void Send(uint16_t port, const RawMessage& message) const;
   std::optional<RawMessage> Receive(std::chrono::milliseconds timeout, uint16_t* from_port);
 
   std::string ip_;

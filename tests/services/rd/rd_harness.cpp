@@ -1,11 +1,11 @@
 #include "rd_harness.hpp"
 
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <future>
 #include <random>

@@ -3,8 +3,6 @@
 // as the CoAP client, raw UDP sockets where the client's source address matters, and libcoap's
 // own coap-client-notls as an independent implementation.
 
-#include <signal.h>
-
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -103,7 +101,7 @@ class RdServiceTest : public testing::Test {
     auto decoded = events::Decode<T>(message->data());
     EXPECT_TRUE(decoded.ok()) << (decoded.ok() ? "" : decoded.error().message);
     last_seq_[message->topic] = message->seq;
-    seqs_.push_back({message->topic, message->seq});
+    seqs_.emplace_back(message->topic, message->seq);
     return decoded.ok() ? *decoded : T{};
   }
 
@@ -554,7 +552,7 @@ class Notifications {
   bool Saw(const std::string& text) const {
     std::lock_guard<std::mutex> lock(mutex_);
     return std::any_of(
-        payloads_.begin() + std::min<size_t>(1, payloads_.size()), payloads_.end(),
+        payloads_.begin() + (payloads_.empty() ? 0 : 1), payloads_.end(),
         [&](const std::string& payload) { return payload.find(text) != std::string::npos; });
   }
   size_t count() const {
@@ -902,7 +900,7 @@ TEST_F(RdServiceTest, EveryChangeIsPublishedInOrderWithIncreasingSequenceNumbers
   auto disconnected = events::DecodeDeviceStatusChanged(status->data());
   ASSERT_TRUE(disconnected.ok());
   EXPECT_EQ(disconnected->device.status, events::DeviceStatus::kDisconnected);
-  seqs_.push_back({status->topic, status->seq});
+  seqs_.emplace_back(status->topic, status->seq);
   EXPECT_EQ(
       rd_.database().Query("SELECT status FROM rd_registrations WHERE key = " + location.substr(4)),
       "0");
@@ -980,7 +978,7 @@ TEST_F(RdServiceTest, WithoutItsDatabaseTheRdRefusesChangesAndStillAnswersLookup
 class CoapClientConformanceTest : public RdServiceTest {
  protected:
   // Runs coap-client-notls with `arguments` (-v 6 prints each PDU it sends and receives).
-  CommandOutput Run(const std::string& arguments) {
+  static CommandOutput Run(const std::string& arguments) {
     return RunCommand("coap-client-notls -B 5 -v 6 " + arguments);
   }
 
