@@ -143,7 +143,7 @@ TEST(PlatformSimTest, SyncCommitsTheHashAndReconnectRelistensCommittedDevices) {
 }
 
 TEST(PlatformSimTest, UnknownOrForeignGatewayIdGetsANewGateway) {
-  PlatformSimProcess sim({"--sim-users=demo:demo,alice:secret"});
+  PlatformSimProcess sim({"--platform-sim-users=demo:demo,alice:secret"});
   Gateway demo = Connect(sim);
   Gateway unknown = Connect(sim, "iot#00000000-0000-0000-0000-000000000000");
   EXPECT_NE(unknown.gid, "iot#00000000-0000-0000-0000-000000000000");
@@ -173,7 +173,7 @@ TEST(PlatformSimTest, BadCredentialsCloseWithoutAnyReply) {
 }
 
 TEST(PlatformSimTest, HandshakeTimeoutDropsASilentClient) {
-  PlatformSimProcess sim({"--sim-handshake-timeout=200ms"});
+  PlatformSimProcess sim({"--platform-sim-handshake-timeout=200ms"});
   GatewayClient client(sim.url());
   ASSERT_TRUE(client.WaitOpen());
   const auto closed = client.WaitClose();
@@ -367,7 +367,8 @@ TEST(PlatformSimTest, AcceptedEventsAreVisibleInTheState) {
 }
 
 TEST(PlatformSimTest, ServerPingsUntilTheClientPingsAndPongsKeepTheSessionAlive) {
-  PlatformSimProcess sim({"--sim-ping-interval=50ms", "--sim-idle-timeout=300ms"});
+  PlatformSimProcess sim(
+      {"--platform-sim-ping-interval=50ms", "--platform-sim-idle-timeout=300ms"});
   Gateway gateway = Connect(sim);
   // Pongs to the server's pings are inbound frames: far past the idle timeout, still open.
   ASSERT_TRUE(coapgw::test::WaitUntil(
@@ -396,7 +397,7 @@ TEST(PlatformSimTest, ServerPingsUntilTheClientPingsAndPongsKeepTheSessionAlive)
 }
 
 TEST(PlatformSimTest, SilentSessionIsClosedAfterTheIdleTimeout) {
-  PlatformSimProcess sim({"--sim-ping-interval=0", "--sim-idle-timeout=300ms"});
+  PlatformSimProcess sim({"--platform-sim-ping-interval=0", "--platform-sim-idle-timeout=300ms"});
   Gateway gateway = Connect(sim);
   const auto closed = gateway.client->WaitClose();
   ASSERT_TRUE(closed);
@@ -481,7 +482,7 @@ TEST(PlatformSimTest, CloseDropAndStallHooks) {
 
 TEST(PlatformSimTest, StateFileKeepsGatewaysAndDevicesAcrossRestarts) {
   ws::test::TempDir dir;
-  const std::string file = "--sim-state-file=" + dir.path() + "/state.json";
+  const std::string file = "--platform-sim-state-file=" + dir.path() + "/state.json";
   std::string gid;
   {
     PlatformSimProcess sim({file});
@@ -514,7 +515,8 @@ TEST(PlatformSimTest, StrictTypesAndConfiguredServices) {
   std::ofstream(types) << R"([{"id":"iot#lamp","services":[)"
                           R"({"id":"iot#s1","service_type":"Sensor","url":"GET /state"},)"
                           R"({"id":"iot#s2","service_type":"Actuator","url":"PUT /state"}]}])";
-  PlatformSimProcess sim({"--sim-device-types=" + types, "--sim-strict-types=true"});
+  PlatformSimProcess sim(
+      {"--platform-sim-device-types=" + types, "--platform-sim-strict-types=true"});
   Gateway gateway = Connect(sim);
   EXPECT_EQ(Outcome(gateway.client->Request(
                 "put", R"({"uri":"x","name":"x","iot_type":"iot#other","tags":[]})")),
@@ -538,7 +540,8 @@ TEST(PlatformSimTest, StrictTypesAndConfiguredServices) {
 TEST(PlatformSimTest, WssWithTheSimsCertificate) {
   ws::test::TempDir dir;
   const auto cert = ws::test::MakeSelfSignedCert(dir.path(), "sim", "IP:127.0.0.1");
-  PlatformSimProcess sim({"--sim-tls-cert=" + cert.cert, "--sim-tls-key=" + cert.key});
+  PlatformSimProcess sim(
+      {"--platform-sim-tls-cert=" + cert.cert, "--platform-sim-tls-key=" + cert.key});
   ASSERT_EQ(sim.url().rfind("wss://", 0), 0U);
   ws::ClientOptions options = GatewayClient::Options();
   options.ca_file = cert.cert;

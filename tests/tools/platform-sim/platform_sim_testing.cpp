@@ -27,9 +27,9 @@ rapidjson::Document ParseJson(const std::string& text) {
 PlatformSimProcess::PlatformSimProcess(std::vector<std::string> arguments,
                                        std::map<std::string, std::string> env) {
   std::vector<std::string> argv{coapgw::test::BinaryPath("coapgw-platform-sim"),
-                                "--sim-listen=127.0.0.1:0"};
+                                "--platform-sim-listen=127.0.0.1:0"};
   for (const auto& argument : arguments) {
-    secure_ = secure_ || argument.rfind("--sim-tls-cert", 0) == 0;
+    secure_ = secure_ || argument.rfind("--platform-sim-tls-cert", 0) == 0;
     argv.push_back(argument);
   }
   process_ = std::make_unique<coapgw::test::Process>(argv, std::move(env));

@@ -4,7 +4,7 @@
 // binary started on a free port, a gateway-side client speaking the protocol through libs/ws
 // (handshake, requests with token-correlated replies, commands), and the control API.
 //
-//   PlatformSimProcess sim({"--sim-idle-timeout", "500ms"});
+//   PlatformSimProcess sim({"--platform-sim-idle-timeout", "500ms"});
 //   GatewayClient gateway(sim.url());
 //   auto reply = gateway.Handshake("demo", "demo", "");          // the handshake reply
 //   auto ok = gateway.Request("put", R"({"uri":"1","name":"n","iot_type":"t","tags":[]})");

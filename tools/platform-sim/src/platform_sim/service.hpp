@@ -7,7 +7,7 @@
 
 namespace coapgw::platform_sim {
 
-/// Declares the COAPGW_SIM_* settings (README.md, "Settings").
+/// Declares the COAPGW_PLATFORM_SIM_* settings (README.md, "Settings").
 void AddPlatformSimSettings(Settings& settings);
 
 /// SimOptions and the Model from loaded settings. Throws SettingsError naming the setting for a
