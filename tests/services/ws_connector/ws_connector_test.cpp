@@ -433,6 +433,84 @@ TEST_F(WsConnectorTest, EventsWhileThePlatformIsDownArriveInOrderOnce) {
       WaitUntil([&] { return database_.Query("SELECT count(*) FROM wsc_outbox") == "0"; }, kWait));
 }
 
+TEST_F(WsConnectorTest, StatusZeroDisconnectsAndReachableAgainPutsAgain) {
+  StartConnector();
+  const std::string gid = ConnectedGid();
+  ASSERT_FALSE(Register("node-8").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-8").has_value(); }, kWait)) << Logs();
+  const std::string uri = (*PutFor("node-8"))["uri"].GetString();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.CommittedDevices(gid).count(uri) == 1; }, kWait));
+
+  // As the pinger would: the RD turns the verdict into rd.device.status (said again until the
+  // RD's bus subscription has arrived).
+  const auto set_reachable = [&](bool reachable, const std::function<bool()>& done) {
+    return WaitUntil(
+        [&] {
+          if (done()) {
+            return true;
+          }
+          events::DeviceLiveness liveness;
+          liveness.device_id = uri;
+          liveness.reachable = reachable;
+          liveness.consecutive_misses = reachable ? 0 : 1;
+          if (reachable) {
+            liveness.rtt = std::chrono::microseconds(100);
+          }
+          liveness.checked_at = std::chrono::system_clock::now();
+          (void)publisher_->Publish(events::DeviceLiveness::kTopic, events::Encode(liveness));
+          return false;
+        },
+        kWait);
+  };
+  ASSERT_TRUE(set_reachable(false, [&] {
+    const auto disconnects = platform_.Requests("disconnect");
+    return !disconnects.empty() && platform_.CommittedDevices(gid).count(uri) == 0;
+  })) << Logs();
+  EXPECT_EQ(platform_.Requests("disconnect").back().payload, "\"" + uri + "\"");
+  EXPECT_EQ(platform_.GatewayHash(gid), std::string(ws::platform::kEmptyListHash));
+  const size_t puts = platform_.Requests("put").size();
+  ASSERT_TRUE(set_reachable(true, [&] {
+    return platform_.Requests("put").size() > puts &&
+           platform_.CommittedDevices(gid).count(uri) == 1;
+  })) << Logs();
+}
+
+TEST_F(WsConnectorTest, AFullOutboxDropsTheOldestEventsAndCountsThem) {
+  StartConnector({{"COAPGW_WS_OUTBOX_LIMIT", "5"}});
+  ASSERT_FALSE(Register("node-9").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-9").has_value(); }, kWait)) << Logs();
+  const std::string uri = (*PutFor("node-9"))["uri"].GetString();
+  PublishData(uri, "v0");
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("event").size() == 1; }, kWait)) << Logs();
+  platform_.SetAccepting(false);
+  ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
+  for (int i = 1; i <= 8; ++i) {
+    PublishData(uri, "v" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return database_.Query("SELECT payload FROM wsc_outbox ORDER BY id LIMIT 1")
+                   .find(R"("v4")") != std::string::npos;
+      },
+      kWait))
+      << Logs();
+  EXPECT_EQ(database_.Query("SELECT count(*) FROM wsc_outbox"), "5");
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return HttpGet(connector_http_, "/metrics").find("coapgw_wsc_outbox_dropped_total 3") !=
+               std::string::npos;
+      },
+      kWait));
+  platform_.SetAccepting(true);
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("event").size() == 6; }, kWait)) << Logs();
+  const auto events = platform_.Requests("event");
+  for (int i = 1; i < 6; ++i) {
+    rapidjson::Document doc;
+    doc.Parse(events[i].payload.c_str());
+    EXPECT_STREQ(doc["value"][1]["value"].GetString(), ("v" + std::to_string(i + 3)).c_str());
+  }
+}
+
 TEST_F(WsConnectorTest, BadPlatformInputIsIgnored) {
   StartConnector();
   platform_.SendRaw("not json at all");
