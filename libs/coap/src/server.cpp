@@ -961,13 +961,11 @@ Resource& Server::AddResource(std::string_view path, ResourceOptions options) {
     coap_add_attr(resource, name_copy, value_copy,
                   COAP_ATTR_FLAGS_RELEASE_NAME | COAP_ATTR_FLAGS_RELEASE_VALUE);
   };
-  bool has_obs = false;
+  // libcoap itself writes ";obs" for observable resources in /.well-known/core.
   for (const auto& [name, value] : options.link_attributes) {
-    add_attr(name, value);
-    has_obs = has_obs || name == "obs";
-  }
-  if (options.observable && !has_obs) {
-    add_attr("obs", "");
+    if (!(options.observable && name == "obs")) {
+      add_attr(name, value);
+    }
   }
   coap_add_resource(core_->core.ctx, resource);
 
