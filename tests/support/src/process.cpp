@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,9 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // A crashed test must not leave its services running (the signal comes when the thread that
+    // forked exits; tests start processes from their main thread).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(stderr_fd, STDERR_FILENO);
     const int null_fd = open("/dev/null", O_RDWR);
     dup2(null_fd, STDIN_FILENO);
