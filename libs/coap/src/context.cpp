@@ -1,6 +1,7 @@
 #include "coapgw/coap/context.hpp"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -224,13 +225,28 @@ void Context::Core::RunPosted() {
   }
 }
 
+// One bounded round of what coap_io_process(ctx, COAP_IO_NO_WAIT) does. libcoap 4.3.1's own loop
+// repeats for as long as epoll_wait returns its maximum of 10 events, and re-runs
+// coap_io_prepare_epoll (a walk over every session and every observation) each time: with ten or
+// more sockets steadily readable (an observer flooded with notifications) it never returns, and
+// completions, timers and posted tasks starve while the completion queue grows. Here one round
+// reads at most kMaxEventsPerRound ready sockets; the loop's poll() comes straight back if more
+// is ready. (The async check coap_io_process repeats at its end is part of every prepare.)
 void Context::Core::ProcessCoap() {
+  constexpr int kMaxEventsPerRound = 64;
   kick = false;
   in_coap = true;
-  const int result = coap_io_process(ctx, COAP_IO_NO_WAIT);
+  coap_tick_t now = 0;
+  coap_ticks(&now);
+  coap_io_prepare_epoll(ctx, now);
+  epoll_event events[kMaxEventsPerRound];
+  const int ready = epoll_wait(coap_fd, events, kMaxEventsPerRound, 0);
+  if (ready > 0) {
+    coap_io_do_epoll(ctx, events, static_cast<size_t>(ready));
+  }
   in_coap = false;
-  if (result < 0) {
-    log::Error(kLogComponent, "coap_io_process failed", {{"errno", detail::ErrnoText(errno)}});
+  if (ready < 0 && errno != EINTR) {
+    log::Error(kLogComponent, "epoll_wait failed", {{"errno", detail::ErrnoText(errno)}});
   }
   RunSoonQueue();
 }
