@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "coapgw/test/wait.hpp"
+#include "command_testing.hpp"
 #include "echo_device.hpp"
 #include "raw_device.hpp"
 
@@ -23,6 +24,7 @@ namespace {
 using std::chrono::milliseconds;
 using test::EchoDevice;
 using test::RawDevice;
+using test::TestCommand;
 using test::WaitUntil;
 
 constexpr milliseconds kWait{5000};
@@ -70,21 +72,6 @@ class ExecuterTest : public testing::Test {
       device.status = status;
       lookup_.devices[id] = device;
     });
-  }
-
-  static events::Command MakeCommand(const std::string& id, const std::string& device,
-                                     events::Method method, const std::string& path,
-                                     std::string payload = {},
-                                     milliseconds timeout = milliseconds(3000)) {
-    events::Command command;
-    command.command_id = id;
-    command.device_id = device;
-    command.method = method;
-    command.service = std::string(events::MethodName(method)) + " " + path;
-    command.path = path;
-    command.payload = events::EncodePayload(payload, std::nullopt);
-    command.deadline = std::chrono::system_clock::now() + timeout;
-    return command;
   }
 
   void Submit(events::Command command) {
@@ -136,13 +123,13 @@ TEST_F(ExecuterTest, GetPutPostDeleteRoundTrips) {
   EchoDevice device;
   Start();
   AddDevice("d", device.base());
-  Submit(MakeCommand("get", "d", events::Method::kGet, "/echo"));
-  Submit(MakeCommand("put", "d", events::Method::kPut, "/echo", "on"));
+  Submit(TestCommand("get", "d", events::Method::kGet, "/echo"));
+  Submit(TestCommand("put", "d", events::Method::kPut, "/echo", "on"));
   events::Command post_command =
-      MakeCommand("post", "d", events::Method::kPost, "/echo", "{\"x\":1}");
+      TestCommand("post", "d", events::Method::kPost, "/echo", "{\"x\":1}");
   post_command.content_format = 50;
   Submit(post_command);
-  Submit(MakeCommand("delete", "d", events::Method::kDelete, "/echo"));
+  Submit(TestCommand("delete", "d", events::Method::kDelete, "/echo"));
   auto get = ResultFor("get");
   ASSERT_TRUE(get);
   EXPECT_EQ(get->code, "2.05");
@@ -163,7 +150,7 @@ TEST_F(ExecuterTest, QueryContentFormatAndAcceptReachTheDevice) {
   EchoDevice device;
   Start();
   AddDevice("d", device.base());
-  events::Command command = MakeCommand("q", "d", events::Method::kGet, "/query");
+  events::Command command = TestCommand("q", "d", events::Method::kGet, "/query");
   command.query = "a=1&b=x%20y";
   command.content_format = 50;
   command.accept = 0;
@@ -181,7 +168,7 @@ TEST_F(ExecuterTest, LargePayloadsGoBlockWiseBothWays) {
   for (size_t i = 0; i < payload.size(); ++i) {
     payload[i] = static_cast<char>((i * 7919) % 251);
   }
-  events::Command command = MakeCommand("big", "d", events::Method::kPut, "/echo");
+  events::Command command = TestCommand("big", "d", events::Method::kPut, "/echo");
   command.content_format = 42;
   command.payload = events::EncodePayload(payload, 42);
   ASSERT_EQ(command.payload.encoding, events::PayloadEncoding::kBase64);
@@ -202,7 +189,7 @@ TEST_F(ExecuterTest, OversizedPayloadIsRefusedWithoutSending) {
   options.max_body_bytes = 1024;
   Start(options);
   AddDevice("d", device.base());
-  Submit(MakeCommand("big", "d", events::Method::kPut, "/echo", std::string(1025, 'x')));
+  Submit(TestCommand("big", "d", events::Method::kPut, "/echo", std::string(1025, 'x')));
   EXPECT_EQ(CodeOf("big"), events::kCodeTooLarge);
   EXPECT_EQ(device.requests(), 0);
 }
@@ -216,7 +203,7 @@ TEST_F(ExecuterTest, OneCommandAtATimePerDeviceInArrivalOrder) {
     for (int i = 0; i < 20; ++i) {
       expected.push_back(std::to_string(i));
       executer_->Submit(
-          MakeCommand("c" + std::to_string(i), "d", events::Method::kPut, "/seq", expected.back()));
+          TestCommand("c" + std::to_string(i), "d", events::Method::kPut, "/seq", expected.back()));
     }
     EXPECT_EQ(executer_->queue().in_flight(), 1u);
     EXPECT_EQ(executer_->queue().waiting(), 19u);
@@ -239,8 +226,8 @@ TEST_F(ExecuterTest, DevicesProceedInParallelUnderTheGlobalCap) {
   AddDevice("a", first.base());
   AddDevice("b", second.base());
   loop_.Call([&] {
-    executer_->Submit(MakeCommand("a0", "a", events::Method::kPut, "/seq", "a0"));
-    executer_->Submit(MakeCommand("b0", "b", events::Method::kPut, "/seq", "b0"));
+    executer_->Submit(TestCommand("a0", "a", events::Method::kPut, "/seq", "a0"));
+    executer_->Submit(TestCommand("b0", "b", events::Method::kPut, "/seq", "b0"));
     EXPECT_EQ(executer_->queue().in_flight(), 1u) << "the global cap holds b0 back";
   });
   ASSERT_TRUE(ResultFor("a0"));
@@ -252,8 +239,8 @@ TEST_F(ExecuterTest, SilentDeviceTimesOutAndTheQueueBehindItToo) {
   RawDevice silent(RawDevice::Mode::kSilent);
   Start();
   AddDevice("d", silent.base());
-  Submit(MakeCommand("first", "d", events::Method::kGet, "/x", {}, milliseconds(300)));
-  Submit(MakeCommand("second", "d", events::Method::kGet, "/x", {}, milliseconds(200)));
+  Submit(TestCommand("first", "d", events::Method::kGet, "/x", {}, milliseconds(300)));
+  Submit(TestCommand("second", "d", events::Method::kGet, "/x", {}, milliseconds(200)));
   auto second = ResultFor("second");
   ASSERT_TRUE(second);
   EXPECT_EQ(second->code, events::kCodeTimeout);
@@ -267,7 +254,7 @@ TEST_F(ExecuterTest, SilentDeviceTimesOutAndTheQueueBehindItToo) {
   ASSERT_TRUE(silent.AnswerFirst("too late"));
   EchoDevice healthy;
   AddDevice("h", healthy.base());
-  Submit(MakeCommand("after", "h", events::Method::kGet, "/echo"));
+  Submit(TestCommand("after", "h", events::Method::kGet, "/echo"));
   EXPECT_EQ(CodeOf("after"), "2.05");
   EXPECT_EQ(ResultCount("first"), 1u);
 }
@@ -283,8 +270,8 @@ TEST_F(ExecuterTest, ResetAndUnreachableAreResults) {
     closed_base = gone.base();
   }
   AddDevice("closed", closed_base);
-  Submit(MakeCommand("r", "rst", events::Method::kGet, "/x"));
-  Submit(MakeCommand("u", "closed", events::Method::kGet, "/x"));
+  Submit(TestCommand("r", "rst", events::Method::kGet, "/x"));
+  Submit(TestCommand("u", "closed", events::Method::kGet, "/x"));
   EXPECT_EQ(CodeOf("r"), events::kCodeReset);
   EXPECT_EQ(CodeOf("u"), events::kCodeUnreachable);
 }
@@ -293,8 +280,8 @@ TEST_F(ExecuterTest, UnknownAndDisconnectedDevicesFailFast) {
   EchoDevice device;
   Start();
   AddDevice("off", device.base(), events::DeviceStatus::kDisconnected);
-  Submit(MakeCommand("u", "nobody", events::Method::kGet, "/echo"));
-  Submit(MakeCommand("o", "off", events::Method::kGet, "/echo"));
+  Submit(TestCommand("u", "nobody", events::Method::kGet, "/echo"));
+  Submit(TestCommand("o", "off", events::Method::kGet, "/echo"));
   EXPECT_EQ(CodeOf("u"), events::kCodeUnknownDevice);
   EXPECT_EQ(CodeOf("o"), events::kCodeDeviceDisconnected);
   EXPECT_EQ(device.requests(), 0);
@@ -304,7 +291,7 @@ TEST_F(ExecuterTest, CommandsWaitForTheFirstSnapshot) {
   EchoDevice device;
   Start();
   loop_.Call([&] { lookup_.is_synced = false; });
-  Submit(MakeCommand("early", "d", events::Method::kGet, "/echo"));
+  Submit(TestCommand("early", "d", events::Method::kGet, "/echo"));
   loop_.Call([&] { EXPECT_EQ(executer_->queue().waiting(), 1u); });
   AddDevice("d", device.base());
   loop_.Call([&] {
@@ -318,9 +305,9 @@ TEST_F(ExecuterTest, WaitingCommandsOfAGoneOrDisconnectedDeviceFail) {
   RawDevice silent(RawDevice::Mode::kSilent);
   Start();
   AddDevice("d", silent.base());
-  Submit(MakeCommand("running", "d", events::Method::kGet, "/x", {}, milliseconds(400)));
-  Submit(MakeCommand("waiting1", "d", events::Method::kGet, "/x"));
-  Submit(MakeCommand("waiting2", "d", events::Method::kGet, "/x"));
+  Submit(TestCommand("running", "d", events::Method::kGet, "/x", {}, milliseconds(400)));
+  Submit(TestCommand("waiting1", "d", events::Method::kGet, "/x"));
+  Submit(TestCommand("waiting2", "d", events::Method::kGet, "/x"));
   loop_.Call([&] {
     events::Device device = lookup_.devices["d"];
     device.status = events::DeviceStatus::kDisconnected;
@@ -328,7 +315,7 @@ TEST_F(ExecuterTest, WaitingCommandsOfAGoneOrDisconnectedDeviceFail) {
   });
   EXPECT_EQ(CodeOf("waiting1", milliseconds(100)), events::kCodeDeviceDisconnected);
   ASSERT_TRUE(ResultFor("waiting2", milliseconds(100)));
-  Submit(MakeCommand("waiting3", "d", events::Method::kGet, "/x"));
+  Submit(TestCommand("waiting3", "d", events::Method::kGet, "/x"));
   loop_.Call([&] { executer_->OnDeviceGone(lookup_.devices["d"], devices::GoneReason::kRemoved); });
   EXPECT_EQ(CodeOf("waiting3", milliseconds(100)), events::kCodeUnknownDevice);
   EXPECT_EQ(CodeOf("running"), events::kCodeTimeout);
@@ -339,10 +326,10 @@ TEST_F(ExecuterTest, AMovedDeviceIsReachedAtItsNewAddress) {
   EchoDevice new_place;
   Start();
   AddDevice("d", old_place.base());
-  Submit(MakeCommand("before", "d", events::Method::kGet, "/echo"));
+  Submit(TestCommand("before", "d", events::Method::kGet, "/echo"));
   ASSERT_TRUE(ResultFor("before"));
   AddDevice("d", new_place.base());
-  Submit(MakeCommand("after", "d", events::Method::kGet, "/echo"));
+  Submit(TestCommand("after", "d", events::Method::kGet, "/echo"));
   ASSERT_TRUE(ResultFor("after"));
   EXPECT_EQ(old_place.requests(), 1);
   EXPECT_EQ(new_place.requests(), 1);
@@ -354,9 +341,9 @@ TEST_F(ExecuterTest, FullQueuesAnswerError) {
   options.limits.device_queue = 1;
   Start(options);
   AddDevice("d", silent.base());
-  Submit(MakeCommand("running", "d", events::Method::kGet, "/x", {}, milliseconds(300)));
-  Submit(MakeCommand("waiting", "d", events::Method::kGet, "/x", {}, milliseconds(300)));
-  Submit(MakeCommand("refused", "d", events::Method::kGet, "/x"));
+  Submit(TestCommand("running", "d", events::Method::kGet, "/x", {}, milliseconds(300)));
+  Submit(TestCommand("waiting", "d", events::Method::kGet, "/x", {}, milliseconds(300)));
+  Submit(TestCommand("refused", "d", events::Method::kGet, "/x"));
   auto refused = ResultFor("refused", milliseconds(100));
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->code, events::kCodeError);
@@ -368,8 +355,10 @@ TEST_F(ExecuterTest, PastDeadlineIsATimeoutAtOnce) {
   EchoDevice device;
   Start();
   AddDevice("d", device.base());
-  Submit(MakeCommand("late", "d", events::Method::kGet, "/echo", {}, milliseconds(-1)));
+  Submit(TestCommand("late", "d", events::Method::kGet, "/echo", {}, milliseconds(-1)));
   EXPECT_EQ(CodeOf("late", milliseconds(100)), events::kCodeTimeout);
+  Submit(TestCommand("probe", "nobody", events::Method::kGet, "/echo", {}, milliseconds(-1)));
+  EXPECT_EQ(CodeOf("probe", milliseconds(100)), events::kCodeUnknownDevice);
   EXPECT_EQ(device.requests(), 0);
 }
 
@@ -377,11 +366,11 @@ TEST_F(ExecuterTest, ShutdownAnswersEveryHeldCommand) {
   RawDevice silent(RawDevice::Mode::kSilent);
   Start();
   AddDevice("d", silent.base());
-  Submit(MakeCommand("running", "d", events::Method::kGet, "/x"));
-  Submit(MakeCommand("waiting", "d", events::Method::kGet, "/x"));
+  Submit(TestCommand("running", "d", events::Method::kGet, "/x"));
+  Submit(TestCommand("waiting", "d", events::Method::kGet, "/x"));
   loop_.Call([&] {
     executer_->Shutdown();
-    executer_->Submit(MakeCommand("after", "d", events::Method::kGet, "/x"));
+    executer_->Submit(TestCommand("after", "d", events::Method::kGet, "/x"));
   });
   for (const char* id : {"running", "waiting", "after"}) {
     auto result = ResultFor(id, milliseconds(100));

@@ -71,17 +71,9 @@ void Executer::Submit(events::Command command) {
     Fail(job, events::kCodeError, kStopping);
     return;
   }
-  if (remaining.count() <= 0) {
-    Fail(job, events::kCodeTimeout, "the deadline had passed when the command arrived");
-    return;
-  }
-  const size_t size = PayloadSize(job.command.payload);
-  if (size > options_.max_body_bytes) {
-    Fail(job, events::kCodeTooLarge,
-         "payload of " + std::to_string(size) + " bytes exceeds the limit of " +
-             std::to_string(options_.max_body_bytes));
-    return;
-  }
+  // The device before the deadline: "unknown-device" says more than "timeout", and a command
+  // whose deadline has passed thereby probes whether the executer knows a device without ever
+  // reaching it (the integration tests do).
   if (devices_.synced()) {
     const events::Device* device = devices_.Find(job.command.device_id);
     if (device == nullptr) {
@@ -92,6 +84,17 @@ void Executer::Submit(events::Command command) {
       Fail(job, events::kCodeDeviceDisconnected, "the RD marks the device disconnected");
       return;
     }
+  }
+  if (remaining.count() <= 0) {
+    Fail(job, events::kCodeTimeout, "the deadline had passed when the command arrived");
+    return;
+  }
+  const size_t size = PayloadSize(job.command.payload);
+  if (size > options_.max_body_bytes) {
+    Fail(job, events::kCodeTooLarge,
+         "payload of " + std::to_string(size) + " bytes exceeds the limit of " +
+             std::to_string(options_.max_body_bytes));
+    return;
   }
   const Job stub{Stub(job.command), job.received, job.deadline};
   switch (queue_.Add(std::move(job))) {

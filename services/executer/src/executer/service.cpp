@@ -210,11 +210,11 @@ int RunExecuter(ServiceContext& service) {
                       {{"command_id", result.command_id}, {"error", published.error().message}});
           }
         });
-    state.listener = std::make_unique<ReadyOnSync>(*state.executer, service.health, kLog);
+    state.listener = std::make_unique<ReadyOnSync>(*state.executer, service.health, kLog, context);
     state.mirror = std::make_unique<devices::DeviceMirror>(context, *state.client, *state.listener,
                                                            mirror_options);
     state.lookup.Attach(state.mirror.get());
-    state.mirror->Start();
+    state.listener->Attach(state.mirror.get());
     Report(context, state, metrics);
   });
 
@@ -228,6 +228,8 @@ int RunExecuter(ServiceContext& service) {
           state.mirror->OnMessage(message);
         }
       });
+  // Subscribed first, so that the snapshot and the events after it meet (see ReadyOnSync).
+  loop.Call([&] { state.mirror->Start(); });
 
   const int signal_number = service.stop.Wait();
   log::Info(kLog, "stopping", {{"signal", std::to_string(signal_number)}});

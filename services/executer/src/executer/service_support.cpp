@@ -7,12 +7,34 @@
 
 namespace coapgw::executer {
 
+ReadyOnSync::ReadyOnSync(devices::DeviceListener& inner, Health& health, std::string component,
+                         coap::Context& context, Millis confirm_after)
+    : inner_(inner),
+      health_(health),
+      component_(std::move(component)),
+      context_(context),
+      confirm_after_(confirm_after) {}
+
+ReadyOnSync::~ReadyOnSync() {
+  *alive_ = false;
+}
+
 void ReadyOnSync::OnSynced(size_t devices) {
   inner_.OnSynced(devices);
-  if (!health_.ready()) {
-    log::Info(component_, "ready", {{"devices", std::to_string(devices)}});
+  if (!confirming_) {
+    confirming_ = true;
+    context_.After(confirm_after_, [this, alive = alive_] {
+      if (*alive && mirror_ != nullptr) {
+        confirmed_ = true;
+        mirror_->Resync("confirming the first snapshot now that the bus subscription is in place");
+      }
+    });
+    return;
   }
-  health_.SetReady();
+  if (confirmed_ && !health_.ready()) {
+    log::Info(component_, "ready", {{"devices", std::to_string(devices)}});
+    health_.SetReady();
+  }
 }
 
 void AddDeviceServiceSettings(Settings& settings) {

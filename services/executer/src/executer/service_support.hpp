@@ -21,12 +21,21 @@
 
 namespace coapgw::executer {
 
-/// Passes every mirror event on to `inner` and marks `health` ready at the first completed
-/// snapshot (logging it, with the device count, once per snapshot).
+/// Passes every mirror event on to `inner` and decides readiness. The first snapshot may predate
+/// the service's bus subscription (ZeroMQ subscriptions take a moment to reach the RD's publisher),
+/// and an event lost in between would only show as a gap at the RD's next event. So the service
+/// subscribes first, and `confirm_after` after the first snapshot the mirror fetches a second one;
+/// `health` becomes ready (and "<component>: ready" is logged) when that one is applied.
 class ReadyOnSync final : public devices::DeviceListener {
  public:
-  ReadyOnSync(devices::DeviceListener& inner, Health& health, std::string component)
-      : inner_(inner), health_(health), component_(std::move(component)) {}
+  ReadyOnSync(devices::DeviceListener& inner, Health& health, std::string component,
+              coap::Context& context, Millis confirm_after = Millis(1000));
+  ~ReadyOnSync() override;
+  ReadyOnSync(const ReadyOnSync&) = delete;
+  ReadyOnSync& operator=(const ReadyOnSync&) = delete;
+
+  /// The mirror to resync; set before it starts. Loop thread.
+  void Attach(devices::DeviceMirror* mirror) { mirror_ = mirror; }
 
   void OnDeviceUpsert(const events::Device& device, const events::Device* before,
                       const std::vector<events::DeviceChange>& changes) override {
@@ -41,6 +50,12 @@ class ReadyOnSync final : public devices::DeviceListener {
   devices::DeviceListener& inner_;
   Health& health_;
   std::string component_;
+  coap::Context& context_;
+  Millis confirm_after_;
+  devices::DeviceMirror* mirror_ = nullptr;
+  bool confirming_ = false;  // the confirming snapshot was asked for
+  bool confirmed_ = false;   // ... and is on its way
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 /// Declares the settings both services read: COAPGW_BUS_PUB, COAPGW_BUS_SUB, COAPGW_RD_URI and

@@ -183,10 +183,11 @@ int RunPinger(ServiceContext& service) {
                       {{"device_id", liveness.device_id}, {"error", published.error().message}});
           }
         });
-    state.listener = std::make_unique<executer::ReadyOnSync>(*state.pinger, service.health, kLog);
+    state.listener =
+        std::make_unique<executer::ReadyOnSync>(*state.pinger, service.health, kLog, context);
     state.mirror = std::make_unique<devices::DeviceMirror>(context, *state.client, *state.listener,
                                                            mirror_options);
-    state.mirror->Start();
+    state.listener->Attach(state.mirror.get());
     Report(context, state, metrics);
   });
 
@@ -201,6 +202,8 @@ int RunPinger(ServiceContext& service) {
                                 }
                                 NoteProofOfLife(*state.pinger, message);
                               });
+  // Subscribed first, so that the snapshot and the events after it meet (see ReadyOnSync).
+  loop.Call([&] { state.mirror->Start(); });
 
   const int signal_number = service.stop.Wait();
   log::Info(kLog, "stopping", {{"signal", std::to_string(signal_number)}});
