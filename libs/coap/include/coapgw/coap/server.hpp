@@ -39,7 +39,6 @@ namespace coapgw::coap {
 namespace detail {
 struct ServerCore;
 struct DeferredState;
-struct ResourceSlot;
 }  // namespace detail
 
 /// One received request, copied out of libcoap: a handler (or a deferred completion) may keep it.
@@ -50,9 +49,11 @@ struct Request {
   std::optional<std::string> uri_host;
   std::optional<uint16_t> content_format;
   std::optional<uint16_t> accept;
-  std::optional<uint32_t> observe;  // 0 register, 1 deregister (RFC 7641)
-  std::string payload;              // the whole body
-  Address source;                   // the client's address
+  // Observe option: 0 register (also when the GET handler is re-run for a notification),
+  // 1 deregister (RFC 7641).
+  std::optional<uint32_t> observe;
+  std::string payload;  // the whole body
+  Address source;       // the client's address
   Address local;  // where it was sent: the endpoint's address (a multicast group for multicast)
   Transport transport = Transport::kUdp;
   bool multicast = false;                    // received on a multicast group address
