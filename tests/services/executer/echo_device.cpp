@@ -46,6 +46,12 @@ EchoDevice::EchoDevice(EchoDeviceOptions options) : options_(std::move(options))
           count();
           response.SetCode(coap::Code::kDeleted);
         });
+    server_->AddResource("/big").On(
+        coap::Method::kGet, [count](const coap::Request& request, coap::Response& response) {
+          count();
+          const auto size = request.QueryValue("n");
+          response.SetPayload(std::string(size ? std::stoul(*size) : 4096, 'b'), 0);
+        });
     server_->AddResource("/query").On(
         coap::Method::kGet, [count](const coap::Request& request, coap::Response& response) {
           count();

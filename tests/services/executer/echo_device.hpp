@@ -4,6 +4,7 @@
 // executer's tests:
 //   /echo   GET: "hello" (text/plain); PUT and POST: 2.04 with the request's payload and
 //           Content-Format (any size: block-wise both ways)
+//   /big    GET ?n=N: N bytes of text (4096 without n)
 //   /query  GET: "<query items joined by &>|cf=<Content-Format>|accept=<Accept>"
 //   /seq    PUT: records the payload and answers 2.04 after `seq_delay` (a separate response),
 //           tracking how many /seq requests were open at once

@@ -194,6 +194,50 @@ TEST_F(ExecuterTest, OversizedPayloadIsRefusedWithoutSending) {
   EXPECT_EQ(device.requests(), 0);
 }
 
+// The response limit is the Context's (ContextOptions::max_body_size), as the service sets it.
+TEST(ExecuterLimitTest, OversizedResponseIsTooLarge) {
+  EchoDevice device;
+  coap::ContextOptions context_options;
+  context_options.max_body_size = 4096;
+  coap::ContextThread loop(context_options);
+  MapLookup lookup;
+  std::unique_ptr<coap::Client> client;
+  std::unique_ptr<Executer> executer;
+  std::mutex mutex;
+  std::vector<events::CommandResult> results;
+  loop.Call([&] {
+    events::Device record;
+    record.device_id = "d";
+    record.base = device.base();
+    lookup.devices["d"] = record;
+    client = std::make_unique<coap::Client>(loop.context());
+    executer = std::make_unique<Executer>(loop.context(), *client, lookup, ExecuterOptions{},
+                                          [&](const events::CommandResult& result) {
+                                            const std::lock_guard<std::mutex> lock(mutex);
+                                            results.push_back(result);
+                                          });
+    events::Command fits = TestCommand("fits", "d", events::Method::kGet, "/big");
+    fits.query = "n=4096";
+    executer->Submit(fits);
+    events::Command too_big = TestCommand("too-big", "d", events::Method::kGet, "/big");
+    too_big.query = "n=5000";
+    executer->Submit(too_big);
+  });
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const std::lock_guard<std::mutex> lock(mutex);
+        return results.size() == 2;
+      },
+      kWait));
+  loop.Call([&] {
+    executer.reset();
+    client.reset();
+  });
+  EXPECT_EQ(results[0].code, "2.05");
+  EXPECT_EQ(results[0].payload.data.size(), 4096u);
+  EXPECT_EQ(results[1].code, events::kCodeTooLarge);
+}
+
 TEST_F(ExecuterTest, OneCommandAtATimePerDeviceInArrivalOrder) {
   EchoDevice device;
   Start();

@@ -14,6 +14,7 @@
 #include "coapgw/test/process.hpp"
 #include "coapgw/test/wait.hpp"
 #include "gateway_harness.hpp"
+#include "raw_device.hpp"
 
 namespace coapgw::test {
 namespace {
@@ -132,6 +133,57 @@ TEST_F(PingerServiceTest, ADeviceThatIsDownAtStartIsDisconnectedOnce) {
   }
   EXPECT_GE(verdicts, 1u);
   EXPECT_LE(verdicts, 2u) << "a verdict per miss after the RD agreed";
+}
+
+TEST_F(PingerServiceTest, DevicesSeenAliveOnTheBusAreNotPinged) {
+  RawDevice device(RawDevice::Mode::kReset);  // answers pings with RST and counts them
+  const std::string id = gateway_.Register("busy", device.base());
+  ASSERT_FALSE(id.empty());
+  ASSERT_NE(gateway_.StartService("coapgw-pinger", "pinger", PingSettings()), nullptr);
+  ASSERT_TRUE(WaitUntil([&] { return device.received() > 0; }, milliseconds(5000)));
+  // What the observer and the executer publish when the device answers them, alternately.
+  int sent = 0;
+  const auto prove = [&] {
+    if (sent++ % 2 == 0) {
+      events::ObservedData data;
+      data.device_id = id;
+      data.service = "GET /temp";
+      data.path = "/temp";
+      data.code = "2.05";
+      data.payload = {"21.5", events::PayloadEncoding::kText};
+      data.observed = true;
+      data.time = std::chrono::system_clock::now();
+      return gateway_.Publish(events::ObservedData::kTopic, events::Encode(data));
+    }
+    events::CommandResult result;
+    result.command_id = "c" + std::to_string(sent);
+    result.device_id = id;
+    result.code = "2.04";
+    return gateway_.Publish(events::CommandResult::kTopic, events::Encode(result));
+  };
+  // A proof every 50 ms for `duration`, each followed by a look for what must not come: a
+  // liveness verdict about the device.
+  const auto keep_proving = [&](milliseconds duration) {
+    const auto end = std::chrono::steady_clock::now() + duration;
+    while (std::chrono::steady_clock::now() < end) {
+      ASSERT_TRUE(prove());
+      ASSERT_FALSE(gateway_.WaitFor(
+          events::DeviceLiveness::kTopic,
+          [&](const bus::Message& message) {
+            auto liveness = events::DecodeDeviceLiveness(message.data());
+            return liveness.ok() && liveness->device_id == id;
+          },
+          milliseconds(50)));
+    }
+  };
+  keep_proving(kInterval * 2);  // the pinger's subscription settles; a ping may slip through
+  const size_t pinged = device.received();
+  keep_proving(kInterval * 3);
+  EXPECT_EQ(device.received(), pinged) << "pinged although proven alive";
+  EXPECT_EQ(HttpGet(gateway_.service_http_port(), "/metrics").find("coapgw_pinger_skipped_total 0"),
+            std::string::npos);
+  // Without proofs, pings resume.
+  EXPECT_TRUE(WaitUntil([&] { return device.received() > pinged; }, kInterval * 4));
 }
 
 TEST_F(PingerServiceTest, OperationsEndpointsAndACleanStop) {
