@@ -59,12 +59,13 @@ struct Options {
   double warmup_s = 3;
   double seconds = 10;
   bool baseline = false;
+  double stall_bus_s = 0;  // SIGSTOP the bus this long in the middle of the window
 };
 
 [[noreturn]] void Usage(const std::string& problem) {
   std::cerr << "observer_bench: " << problem
             << "\nusage: observer_bench --bin-dir DIR [--devices N] [--sockets N] [--rate R] "
-               "[--instances N] [--warmup S] [--seconds S] [--baseline]\n";
+               "[--instances N] [--warmup S] [--seconds S] [--baseline] [--stall-bus S]\n";
   std::exit(2);
 }
 
@@ -92,6 +93,8 @@ Options ParseOptions(int argc, char** argv) {
       options.warmup_s = std::stod(value());
     } else if (arg == "--seconds") {
       options.seconds = std::stod(value());
+    } else if (arg == "--stall-bus") {
+      options.stall_bus_s = std::stod(value());
     } else if (arg == "--baseline") {
       options.baseline = true;
     } else {
@@ -485,7 +488,26 @@ int Run(const Options& options) {
     cpu_start.push_back(CpuSeconds(observer.process->pid()));
   }
   const double bus_cpu_start = CpuSeconds(bus.pid());
-  std::this_thread::sleep_for(std::chrono::duration<double>(options.seconds));
+  uint64_t stall_peak_rss = 0;
+  if (options.stall_bus_s > 0) {
+    // The bus stops reading: the observers' queues fill, then their outboxes coalesce.
+    const double before = std::max(0.0, (options.seconds - options.stall_bus_s) / 2);
+    std::this_thread::sleep_for(std::chrono::duration<double>(before));
+    kill(bus.pid(), SIGSTOP);
+    const auto stall_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(options.stall_bus_s));
+    while (Clock::now() < stall_end) {
+      for (const auto& observer : observers) {
+        stall_peak_rss = std::max(stall_peak_rss, RssBytes(observer.process->pid()));
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    kill(bus.pid(), SIGCONT);
+    std::this_thread::sleep_for(std::chrono::duration<double>(
+        std::max(0.0, options.seconds - before - options.stall_bus_s)));
+  } else {
+    std::this_thread::sleep_for(std::chrono::duration<double>(options.seconds));
+  }
   const double window = Elapsed(window_start);
   const uint64_t received = counter.total() - received_start;
   const uint64_t sent = sim.sent() - sent_start;
@@ -546,6 +568,10 @@ int Run(const Options& options) {
                  static_cast<double>(idle_rss) * static_cast<double>(options.instances)) /
                     options.devices,
                 options.instances);
+  }
+  if (options.stall_bus_s > 0) {
+    std::printf("\nbus stalled %.1f s: peak observer RSS %.1f MB", options.stall_bus_s,
+                static_cast<double>(stall_peak_rss) / 1e6);
   }
   std::printf("\nRESULT instances=%d rate=%.0f events_per_s=%.0f cpu_us_per_event=%.2f\n",
               options.instances, options.rate, events_per_s,

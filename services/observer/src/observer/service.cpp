@@ -169,7 +169,10 @@ class BusSink final : public DataSink {
 
 // Everything that lives on the CoAP loop thread, built and destroyed there.
 struct LoopState {
-  std::unique_ptr<bus::Publisher> publisher;
+  std::unique_ptr<bus::Publisher> publisher;  // observer.data; its id is the instance id
+  // observer.heartbeat on a socket of its own: a backlog of data towards a slow bus must not hold
+  // back the heartbeats, or the other instances would count this one gone and read its devices.
+  std::unique_ptr<bus::Publisher> heartbeats;
   std::unique_ptr<coap::Client> client;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<BusSink> sink;
@@ -188,7 +191,7 @@ void PublishHeartbeat(LoopState& state, Millis interval) {
   heartbeat.interval = interval;
   heartbeat.owned_devices = static_cast<uint32_t>(state.observer->owned_devices());
   const Status status =
-      state.publisher->Publish(events::ObserverHeartbeat::kTopic, events::Encode(heartbeat));
+      state.heartbeats->Publish(events::ObserverHeartbeat::kTopic, events::Encode(heartbeat));
   if (!status.ok()) {
     log::Warn(kComponent, "heartbeat not published", {{"error", status.error().message}});
   }
@@ -358,6 +361,11 @@ int RunObserver(ServiceContext& service) {
     publisher_options.metrics_labels = "publisher=\"observer\"";
     state.publisher = std::make_unique<bus::Publisher>(zmq_context, config.bus_pub, "observer",
                                                        publisher_options);
+    bus::PublisherOptions heartbeat_options;
+    heartbeat_options.metrics = &service.metrics;
+    heartbeat_options.metrics_labels = "publisher=\"observer-heartbeat\"";
+    state.heartbeats = std::make_unique<bus::Publisher>(zmq_context, config.bus_pub, "observer-hb",
+                                                        heartbeat_options);
     state.started_at = std::chrono::system_clock::now();
     state.client = std::make_unique<coap::Client>(context);
     bus::Publisher& publisher = *state.publisher;
@@ -452,6 +460,7 @@ int RunObserver(ServiceContext& service) {
     state.sink.reset();
     state.client.reset();
     state.outbox.reset();
+    state.heartbeats.reset();
     state.publisher.reset();
   });
   return 0;
