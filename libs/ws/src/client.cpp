@@ -7,6 +7,7 @@
 #include <chrono>
 #include <future>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -421,28 +422,24 @@ Client::Impl::Impl(ClientOptions options, ClientHandlers handlers)
       [this](websocketpp::connection_hdl, asio::ssl::stream<asio::ip::tcp::socket>& stream) {
         ConfigureTlsSocket(stream);
       });
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { internal::RunGuarded(kComponent, io_); });
 }
 
 template <class Config>
 void Client::Impl::ConfigureEndpoint(websocketpp::client<Config>& endpoint) {
   endpoint.clear_access_channels(websocketpp::log::alevel::all);
   endpoint.clear_error_channels(websocketpp::log::elevel::all);
-  endpoint.init_asio(&io_);
+  websocketpp::lib::error_code ec;
+  endpoint.init_asio(&io_, ec);
+  if (ec) {
+    throw std::runtime_error("cannot initialise the WebSocket client: " + ErrorText(ec));
+  }
   endpoint.set_user_agent(options_.user_agent);
   endpoint.set_max_message_size(options_.max_message_size);
   // connect_timeout is enforced by the attempt's own timer, which names the cause.
   endpoint.set_open_handshake_timeout(options_.connect_timeout.count() + 60'000);
   endpoint.set_close_handshake_timeout(options_.close_timeout.count());
-  // Requests and replies are small frames: without TCP_NODELAY, Nagle plus delayed ACKs add
-  // ~40 ms to back-to-back writes (seen on the TLS close handshake).
-  endpoint.set_tcp_pre_init_handler([&endpoint](websocketpp::connection_hdl hdl) {
-    websocketpp::lib::error_code ec;
-    if (auto con = endpoint.get_con_from_hdl(hdl, ec)) {
-      asio::error_code option_ec;
-      con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), option_ec);
-    }
-  });
+  internal::DisableNagle(endpoint);
 }
 
 Client::Impl::~Impl() {

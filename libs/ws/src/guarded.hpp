@@ -24,6 +24,22 @@ void Guarded(const char* component, const char* what, Fn&& fn) {
   }
 }
 
+/// Runs `io` until it is stopped. An exception escaping a handler (a bug, or a websocketpp call
+/// without an error_code overload) is logged and the loop goes on, instead of ending the process.
+template <class IoContext>
+void RunGuarded(const char* component, IoContext& io) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& error) {
+      log::Error(component, "exception escaped an I/O handler", {{"error", error.what()}});
+    } catch (...) {
+      log::Error(component, "exception escaped an I/O handler", {{"error", "unknown exception"}});
+    }
+  }
+}
+
 /// An error code's message in lower case without a final period ("connection refused").
 inline std::string ErrorText(const std::error_code& ec) {
   std::string text = ec.message();

@@ -198,7 +198,11 @@ class Engine : public EngineBase {
   explicit Engine(Server::Impl& owner) : owner_(owner) {
     endpoint_.clear_access_channels(websocketpp::log::alevel::all);
     endpoint_.clear_error_channels(websocketpp::log::elevel::all);
-    endpoint_.init_asio(&owner.io());
+    websocketpp::lib::error_code ec;
+    endpoint_.init_asio(&owner.io(), ec);
+    if (ec) {
+      throw std::runtime_error("cannot initialise the WebSocket server: " + ErrorText(ec));
+    }
     endpoint_.set_reuse_addr(true);
     endpoint_.set_max_message_size(owner.options().max_message_size);
     endpoint_.set_close_handshake_timeout(owner.options().close_timeout.count());
@@ -214,14 +218,7 @@ class Engine : public EngineBase {
     endpoint_.set_pong_handler(
         [this](websocketpp::connection_hdl hdl, std::string payload) { HandlePong(hdl, payload); });
     endpoint_.set_http_handler([this](websocketpp::connection_hdl hdl) { HandleHttp(hdl); });
-    // Small request/reply frames: no Nagle delay (see client.cpp).
-    endpoint_.set_tcp_pre_init_handler([this](websocketpp::connection_hdl hdl) {
-      websocketpp::lib::error_code ec;
-      if (auto con = endpoint_.get_con_from_hdl(hdl, ec)) {
-        asio::error_code option_ec;
-        con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), option_ec);
-      }
-    });
+    internal::DisableNagle(endpoint_);
   }
 
   void SetTls(std::shared_ptr<asio::ssl::context> context) {
@@ -439,12 +436,19 @@ class Engine : public EngineBase {
     }
     const ConnectionPtr con = found->second;
     pending_http_.erase(found);
-    con->set_status(static_cast<websocketpp::http::status_code::value>(response.status));
-    con->replace_header("Content-Type", response.content_type);
-    for (const auto& [name, value] : response.headers) {
-      con->replace_header(name, value);
+    // These setters throw (they have no error_code overloads) when the connection has left the
+    // HTTP state meanwhile, e.g. because the client went away.
+    try {
+      con->set_status(static_cast<websocketpp::http::status_code::value>(response.status));
+      con->replace_header("Content-Type", response.content_type);
+      for (const auto& [name, value] : response.headers) {
+        con->replace_header(name, value);
+      }
+      con->set_body(response.body);
+    } catch (const websocketpp::exception& error) {
+      log::Debug(kComponent, "HTTP reply dropped", {{"error", error.what()}});
+      return;
     }
-    con->set_body(response.body);
     websocketpp::lib::error_code ec;
     con->send_http_response(ec);
   }
@@ -487,7 +491,7 @@ Server::Impl::Impl(ServerOptions options, ServerHandlers handlers)
   }
   engine_ =
       secure_ ? MakeEngine<internal::TlsServerConfig>() : MakeEngine<internal::PlainServerConfig>();
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { internal::RunGuarded(kComponent, io_); });
 }
 
 Server::Impl::~Impl() {

@@ -224,7 +224,8 @@ bool Simulator::OnPing(ws::ConnectionId id) {
   }
   session->last_inbound = SteadyClock::now();
   ++counters_["client_pings"];
-  if (session->active_ping) {
+  // PC installs its ping handler after the handshake; earlier pings do not stop its pinging.
+  if (session->active_ping && session->phase == Phase::kActive) {
     // §8.1: PC stops its own pinging for good once the client pings.
     session->active_ping = false;
     server().Cancel(session->ping_timer);
