@@ -117,32 +117,28 @@ uint16_t DeviceFarm::AddDevice(const std::string& path, bool observable,
     if (!bound.ok()) {
       throw std::runtime_error("device endpoint: " + bound.error().message);
     }
-    coap::ResourceOptions options;
-    options.observable = observable;
-    server_->AddResource(path, options)
-        .On(coap::Method::kGet,
-            [this, path, max_age](const coap::Request& request, coap::Response& response) {
-              (void)request;
-              response.SetPayload(path + "#" + std::to_string(counters_[path]));
-              if (max_age) {
-                response.SetMaxAge(*max_age);
-              }
-            });
+    AddResourceOnLoop(path, observable, max_age);
     return bound->port;
   });
 }
 
 void DeviceFarm::AddResource(const std::string& path, bool observable) {
-  loop_.Call([&] {
-    coap::ResourceOptions options;
-    options.observable = observable;
-    server_->AddResource(path, options)
-        .On(coap::Method::kGet,
-            [this, path](const coap::Request& request, coap::Response& response) {
-              (void)request;
-              response.SetPayload(path + "#" + std::to_string(counters_[path]));
-            });
-  });
+  loop_.Call([&] { AddResourceOnLoop(path, observable, std::nullopt); });
+}
+
+void DeviceFarm::AddResourceOnLoop(const std::string& path, bool observable,
+                                   std::optional<uint32_t> max_age) {
+  coap::ResourceOptions options;
+  options.observable = observable;
+  server_->AddResource(path, options)
+      .On(coap::Method::kGet,
+          [this, path, max_age](const coap::Request& request, coap::Response& response) {
+            (void)request;
+            response.SetPayload(path + "#" + std::to_string(counters_[path]));
+            if (max_age) {
+              response.SetMaxAge(*max_age);
+            }
+          });
 }
 
 void DeviceFarm::Notify(const std::string& path) {

@@ -89,6 +89,8 @@ class DeviceFarm {
                                            std::optional<uint16_t> content_format = std::nullopt);
 
  private:
+  void AddResourceOnLoop(const std::string& path, bool observable, std::optional<uint32_t> max_age);
+
   coap::ContextThread loop_;
   std::unique_ptr<coap::Server> server_;
   std::unique_ptr<coap::Client> client_;
