@@ -808,10 +808,11 @@ bool Client::Cancel(RequestId id) {
   return true;
 }
 
-RequestId Client::Ping(const Endpoint& endpoint, Millis timeout, PingCallback callback) {
+RequestId Client::Ping(const Endpoint& endpoint, Millis timeout, PingCallback callback,
+                       const std::optional<Address>& source) {
   core_->context.CheckLoopThread("Client::Ping");
   const RequestId id = core_->next_id++;
-  ClientCore::Acquired acquired = core_->Acquire(endpoint);
+  ClientCore::Acquired acquired = core_->Acquire(endpoint, source);
   if (acquired.entry == nullptr) {
     core_->FailSoon<PingCallback, Millis>(callback, acquired.failure, acquired.message);
     return id;

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -72,10 +75,22 @@ class Resetter : public LoopbackPeer {
       if (n >= 4 && ((static_cast<uint8_t>(buffer[0]) >> 4U) & 3U) == 0) {
         const char reset[4] = {'\x70', '\x00', buffer[2], buffer[3]};
         sendto(fd_, reset, sizeof reset, 0, reinterpret_cast<sockaddr*>(&from), length);
+        const std::lock_guard<std::mutex> lock(mutex_);
+        senders_.push_back(ntohs(from.sin_port));
       }
     }
   }
 
+ public:
+  /// The source port of every CON answered so far.
+  std::vector<uint16_t> senders() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return senders_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<uint16_t> senders_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -93,9 +108,10 @@ class PingDeadlineTest : public CoapFixture {
     StartClient(options);
   }
 
-  Outcome<Millis> Ping(const Endpoint& endpoint, Millis timeout) {
+  Outcome<Millis> Ping(const Endpoint& endpoint, Millis timeout,
+                       const std::optional<Address>& source = std::nullopt) {
     Slot<Outcome<Millis>> slot;
-    OnClient([&](Client& client) { return client.Ping(endpoint, timeout, slot.Setter()); });
+    OnClient([&](Client& client) { return client.Ping(endpoint, timeout, slot.Setter(), source); });
     auto result = slot.Wait(timeout + kWait);
     return result ? std::move(*result) : Outcome<Millis>(Failure::kInternal, "test: no callback");
   }
@@ -114,6 +130,24 @@ TEST_F(PingDeadlineTest, PingToALiveEndpointSucceeds) {
   // retransmission: libcoap servers send at most one RST per peer every 250 ms.)
   ASSERT_TRUE(Send(To(Method::kGet, "/.well-known/core")).ok());
   EXPECT_EQ(Sessions(), 1U);
+}
+
+// The pinger's pattern: pings from one bound port (a Server endpoint holds it), so that a device
+// sees one peer rather than a new ephemeral port per ping.
+TEST_F(PingDeadlineTest, PingsFromASourceComeFromItsPort) {
+  auto holder = OnClient([&](Client&) { return std::make_unique<Server>(client_loop_.context()); });
+  const auto source = OnClient([&](Client&) { return holder->AddEndpoint("127.0.0.1:0"); });
+  ASSERT_TRUE(source.ok());
+  Resetter peer;
+  for (int i = 0; i < 2; ++i) {
+    auto rtt = Ping(peer.endpoint(), 2s, *source);
+    ASSERT_TRUE(rtt.ok()) << rtt.message();
+  }
+  EXPECT_EQ(peer.senders(), (std::vector<uint16_t>{source->port, source->port}));
+  OnClient([&](Client&) {
+    holder.reset();
+    return 0;
+  });
 }
 
 TEST_F(PingDeadlineTest, PingToAClosedPortFailsUnreachableBeforeTheTimeout) {

@@ -262,8 +262,10 @@ class Client {
   /// the round-trip time; kUnreachable on an ICMP error, kTimeout after `timeout`. (A peer that
   /// answers with an empty ACK instead of RST is not recognised: libcoap 4.3.1 does not report it.
   /// libcoap peers send at most one RST per client every 250 ms: a second ping right after the
-  /// first waits for a CON retransmission.)
-  RequestId Ping(const Endpoint& endpoint, Millis timeout, PingCallback callback);
+  /// first waits for a CON retransmission.) `source`: as ClientRequest::source, so that a peer
+  /// pinged again and again sees one client address, not a new ephemeral port each time.
+  RequestId Ping(const Endpoint& endpoint, Millis timeout, PingCallback callback,
+                 const std::optional<Address>& source = std::nullopt);
 
   /// Registers an observation (GET or FETCH with Observe=0); `callback` gets every notification,
   /// then at most one final event (a response with observing=false, or a failure).
