@@ -3,6 +3,7 @@
 // learns from the devices, what a client reaching them through the RD's addresses sees, the
 // control API, a clean stop, and libcoap's coap-client-notls as an independent client.
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <mutex>
@@ -251,12 +252,10 @@ TEST_F(DeviceSimProcessTest, RegistrationsAreRefreshedBeforeTheirLifetimeEnds) {
   // Refreshes every 750 ms; three per device need a little over 1.5 s.
   EXPECT_TRUE(coapgw::test::WaitUntil(
       [&] {
-        for (const SimDevice& device : sim->Devices()) {
-          if (device.registrations < 3) {
-            return false;
-          }
-        }
-        return true;
+        const std::vector<SimDevice> devices = sim->Devices();
+        return devices.size() == 5 &&
+               std::all_of(devices.begin(), devices.end(),
+                           [](const SimDevice& device) { return device.registrations >= 3; });
       },
       kWait));
   // Well past the 1 s lifetime, every registration is still there.

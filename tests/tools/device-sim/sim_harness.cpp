@@ -1,8 +1,7 @@
 #include "sim_harness.hpp"
 
-#include <signal.h>
-
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 
 #include "coapgw/test/http.hpp"
@@ -85,21 +84,23 @@ SimProcess::SimProcess(std::map<std::string, std::string> env, const std::string
              process_->WaitForStderr("http: listening", kStartTimeout);
 }
 
-std::vector<SimDevice> SimProcess::Devices() {
+std::vector<SimDevice> SimProcess::Devices() const {
   return ParseDevices(BodyOf(coapgw::test::HttpGet(control_port_, "/devices")));
 }
 
-SimDevice SimProcess::Device(size_t index) {
+SimDevice SimProcess::Device(size_t index) const {
   const auto devices = ParseDevices(
       BodyOf(coapgw::test::HttpGet(control_port_, "/devices/" + std::to_string(index))));
   return devices.empty() ? SimDevice{} : devices.front();
 }
 
-std::pair<int, std::string> SimProcess::Control(const std::string& id, const std::string& action) {
+std::pair<int, std::string> SimProcess::Control(const std::string& id,
+                                                const std::string& action) const {
   const std::string response =
       coapgw::test::HttpRequest(control_port_, "POST", "/devices/" + id + "/" + action);
   // "HTTP/1.1 200 OK\r\n...": the status is the second word.
-  const int status = response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;
+  const int status =
+      response.size() > 12 ? static_cast<int>(std::strtol(response.c_str() + 9, nullptr, 10)) : 0;
   return {status, BodyOf(response)};
 }
 

@@ -25,6 +25,8 @@ class RdStack {
   ~RdStack();
   RdStack(const RdStack&) = delete;
   RdStack& operator=(const RdStack&) = delete;
+  RdStack(RdStack&&) = delete;
+  RdStack& operator=(RdStack&&) = delete;
 
   /// Starts the bus, then the RD; false (with the logs in `error`) when either was not ready
   /// within 10 s.
@@ -60,10 +62,10 @@ class SimProcess {
   uint16_t control_port() const { return control_port_; }
 
   /// GET /devices.
-  std::vector<SimDevice> Devices();
-  SimDevice Device(size_t index);
+  std::vector<SimDevice> Devices() const;
+  SimDevice Device(size_t index) const;
   /// POST /devices/<id>/<action>: the HTTP status and the body.
-  std::pair<int, std::string> Control(const std::string& id, const std::string& action);
+  std::pair<int, std::string> Control(const std::string& id, const std::string& action) const;
 
  private:
   uint16_t control_port_;

@@ -24,6 +24,8 @@ class BlockingClient {
   ~BlockingClient();
   BlockingClient(const BlockingClient&) = delete;
   BlockingClient& operator=(const BlockingClient&) = delete;
+  BlockingClient(BlockingClient&&) = delete;
+  BlockingClient& operator=(BlockingClient&&) = delete;
 
   /// `method` to `uri` ("coap://127.0.0.1:5683/rd-lookup/ep?ep=x") with `payload`.
   coap::Outcome<coap::ClientResponse> Send(coap::Method method, const std::string& uri,

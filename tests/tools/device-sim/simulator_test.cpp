@@ -67,7 +67,7 @@ class SimulatorTest : public testing::Test {
     simulator_ = std::make_unique<Simulator>(options_, metrics_, health_);
   }
 
-  ~SimulatorTest() override { simulator_->Stop(milliseconds(0)); }
+  void TearDown() override { simulator_->Stop(milliseconds(0)); }
 
   SimDevice Device(size_t index) {
     return ParseDevices(DeviceJson(simulator_->StatusOf(index))).at(0);

@@ -37,12 +37,12 @@ int Walk(int value, int step, int low, int high) {
 }
 
 linkformat::Link MakeLink(std::string target,
-                          std::vector<std::pair<std::string, std::string>> attributes,
+                          const std::vector<std::pair<std::string, std::string>>& attributes,
                           bool obs = false) {
   linkformat::Link link;
   link.target = std::move(target);
-  for (auto& [name, value] : attributes) {
-    link.attributes.push_back({std::move(name), std::move(value)});
+  for (const auto& [name, value] : attributes) {
+    link.attributes.push_back({name, value});
   }
   if (obs) {
     link.attributes.push_back({"obs", std::nullopt});

@@ -60,7 +60,7 @@ void AddSettings(Settings& settings) {
                 "60", SettingKind::kInt, false, false, 0, 100});
   settings.Add({kInterval, "sensor change and notification period", "5s", SettingKind::kDuration});
   settings.Add({kLargeSize, "size in bytes of /firmware (block-wise)", "65536", SettingKind::kInt,
-                false, false, 1024, 4 * 1024 * 1024});
+                false, false, 1024, int64_t{4} * 1024 * 1024});
   settings.Add({kDeregister, "DELETE registrations on a clean stop", "true", SettingKind::kBool});
   settings.Add({kWindow, "RD exchanges (register, update, delete) in flight at most", "32",
                 SettingKind::kInt, false, false, 1, 1024});

@@ -123,6 +123,21 @@ struct SimMetrics {
   Counter& notifications;
 };
 
+DeviceStatus Snapshot(const Device& device) {
+  DeviceStatus status;
+  status.index = device.model.index();
+  status.ep = device.model.ep();
+  status.address = device.address.ToString();
+  status.online = device.online;
+  status.obs = device.model.announce_obs();
+  status.registration = RegStateName(device.state);
+  status.location = device.location;
+  status.registrations = device.registrations;
+  status.boots = device.boots;
+  status.led = device.model.led();
+  return status;
+}
+
 std::string JoinLocation(const std::vector<std::string>& segments) {
   std::string location;
   for (const auto& segment : segments) {
@@ -424,11 +439,11 @@ struct Shard {
     request_options.timeout = options.rd_timeout;
     ++in_flight;
     const uint64_t generation = device.generation;
-    device.pending =
-        client->Send(request, request_options,
-                     [this, index, generation, kind](coap::Outcome<coap::ClientResponse> outcome) {
-                       OnRdAnswer(index, generation, kind, outcome);
-                     });
+    device.pending = client->Send(
+        request, request_options,
+        [this, index, generation, kind](const coap::Outcome<coap::ClientResponse>& outcome) {
+          OnRdAnswer(index, generation, kind, outcome);
+        });
   }
 
   void OnRdAnswer(size_t index, uint64_t generation, RdExchange kind,
@@ -585,21 +600,6 @@ struct Shard {
   }
 
   // ---- control ----
-
-  DeviceStatus StatusOf(const Device& device) const {
-    DeviceStatus status;
-    status.index = device.model.index();
-    status.ep = device.model.ep();
-    status.address = device.address.ToString();
-    status.online = device.online;
-    status.obs = device.model.announce_obs();
-    status.registration = RegStateName(device.state);
-    status.location = device.location;
-    status.registrations = device.registrations;
-    status.boots = device.boots;
-    status.led = device.model.led();
-    return status;
-  }
 
   Status GoOffline(size_t index) {
     Device& device = devices[index];
@@ -845,7 +845,7 @@ std::vector<DeviceStatus> Simulator::Statuses() {
   for (auto& shard : impl_->shards) {
     shard->loop.Call([&] {
       for (const Device& device : shard->devices) {
-        statuses.push_back(shard->StatusOf(device));
+        statuses.push_back(Snapshot(device));
       }
     });
   }
@@ -855,7 +855,7 @@ std::vector<DeviceStatus> Simulator::Statuses() {
 DeviceStatus Simulator::StatusOf(size_t index) {
   const auto [shard, local] = impl_->Locate(index);
   return shard->loop.Call(
-      [shard = shard, local = local] { return shard->StatusOf(shard->devices.at(local)); });
+      [shard = shard, local = local] { return Snapshot(shard->devices.at(local)); });
 }
 
 Result<DeviceStatus> Simulator::Apply(size_t index, Action action) {
@@ -888,7 +888,7 @@ Result<DeviceStatus> Simulator::Apply(size_t index, Action action) {
     if (!done.ok()) {
       return done.error();
     }
-    return shard->StatusOf(shard->devices[local]);
+    return Snapshot(shard->devices[local]);
   });
 }
 

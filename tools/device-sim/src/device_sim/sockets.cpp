@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <stdexcept>
@@ -21,9 +22,14 @@
 namespace coapgw::device_sim {
 namespace {
 
+std::string ErrnoText(int error) {
+  char buffer[128];
+  return strerror_r(error, buffer, sizeof buffer);  // the GNU variant returns the text
+}
+
 Error SocketError(const std::string& what, const coap::Address& address) {
   return MakeError(ErrorCode::kUnavailable,
-                   what + " " + address.ToString() + ": " + std::strerror(errno));
+                   what + " " + address.ToString() + ": " + ErrnoText(errno));
 }
 
 struct SocketAddress {
@@ -63,10 +69,11 @@ std::set<uint16_t> UsedUdpPorts() {
     while (std::fgets(line, sizeof line, file) != nullptr) {
       // "  12: 0100007F:A3F1 00000000:0000 07 ...": the local address is the second field.
       char local[64] = {};
-      unsigned port = 0;
-      if (std::sscanf(line, "%*s %63s", local) == 1) {
+      if (std::sscanf(line, "%*s %63s", local) == 1) {  // NOLINT(cert-err34-c): a string
         const char* colon = std::strrchr(local, ':');
-        if (colon != nullptr && std::sscanf(colon + 1, "%x", &port) == 1 && port != 0) {
+        char* end = nullptr;
+        const unsigned long port = colon == nullptr ? 0 : std::strtoul(colon + 1, &end, 16);
+        if (port != 0 && port <= 65535 && end != nullptr && *end == '\0') {
           ports.insert(static_cast<uint16_t>(port));
         }
       }
@@ -134,7 +141,7 @@ Result<std::vector<uint16_t>> PickFreePorts(const std::string& ip, size_t count)
     if (fd < 0 || bind(fd, socket_address->get(), socket_address->length) != 0 ||
         getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length) != 0) {
       failed = MakeError(ErrorCode::kUnavailable,
-                         "cannot pick a free UDP port on " + ip + ": " + std::strerror(errno));
+                         "cannot pick a free UDP port on " + ip + ": " + ErrnoText(errno));
     } else {
       const auto* in4 = reinterpret_cast<const sockaddr_in*>(&bound.storage);
       const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&bound.storage);
@@ -176,7 +183,7 @@ void EnsureDescriptors(size_t needed) {
   const rlim_t previous = limit.rlim_cur;
   limit.rlim_cur = limit.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    throw std::runtime_error(std::string("cannot raise RLIMIT_NOFILE: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("cannot raise RLIMIT_NOFILE: ") + ErrnoText(errno));
   }
   log::Info("device-sim", "raised the descriptor limit",
             {{"from", std::to_string(previous)}, {"to", std::to_string(limit.rlim_cur)}});
