@@ -27,6 +27,7 @@
 #include "coapgw/ws/platform_protocol.hpp"
 #include "fake_platform.hpp"
 #include "pg_fixture.hpp"
+#include "platform_sim_testing.hpp"
 
 namespace coapgw::ws_connector::test {
 namespace {
@@ -341,7 +342,7 @@ TEST_F(WsConnectorTest, ARequestWithoutReplyClosesAndTheNextConnectionResyncs) {
 }
 
 TEST_F(WsConnectorTest, CommandRoundTripTimeoutAndUnknownDevice) {
-  StartConnector({{"COAPGW_COMMAND_TIMEOUT", "500ms"}});
+  StartConnector({{"COAPGW_COMMAND_TIMEOUT", "2s"}});
   ASSERT_FALSE(Register("node-3").empty());
   ASSERT_TRUE(WaitUntil([&] { return PutFor("node-3").has_value(); }, kWait)) << Logs();
   const std::string uri = (*PutFor("node-3"))["uri"].GetString();
@@ -525,6 +526,81 @@ TEST_F(WsConnectorTest, BadPlatformInputIsIgnored) {
   ASSERT_TRUE(WaitUntil([&] { return PutFor("node-5").has_value(); }, kWait)) << Logs();
   EXPECT_EQ(platform_.CredentialGids().size(), 1U);
   EXPECT_TRUE(connector_->running());
+}
+
+// The same paths against tools/platform-sim, the faithful simulator of the Go server.
+TEST_F(WsConnectorTest, WorksWithThePlatformSimulator) {
+  platform_sim::test::PlatformSimProcess sim;
+  StartConnector({{"COAPGW_PLATFORM_URL", sim.url()},
+                  {"COAPGW_PLATFORM_USER", "demo"},
+                  {"COAPGW_PLATFORM_PASSWORD", "demo"}});
+  ASSERT_FALSE(Register("node-sim").empty());
+  std::string uri;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const auto state = sim.Get("/api/state");
+        if (!state.IsObject()) {
+          return false;
+        }
+        for (const auto& device : state["devices"].GetArray()) {
+          if (device["name"] == "node-sim" && device["listened"].GetBool()) {
+            uri = device["uri"].GetString();
+            return true;
+          }
+        }
+        return false;
+      },
+      kWait))
+      << Logs();
+  const std::string hash = ws::platform::GatewayHashOf(
+      {ws::platform::HashedDevice{uri, "iot#type-1", "node-sim", {{"d", "s1"}}}});
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const auto state = sim.Get("/api/state");
+        return state.IsObject() && state["gateways"].Size() == 1 &&
+               state["gateways"][0]["hash"] == hash.c_str();
+      },
+      kWait))
+      << Logs();
+
+  const auto sent = sim.Post("/api/command", R"({"device_uri":")" + uri +
+                                                 R"(","service_url":"PUT /actuators/led",)"
+                                                 R"("data":"on","task_id":"sim-1"})");
+  ASSERT_EQ(sent.status, 200) << sent.body;
+  ASSERT_TRUE(WaitUntil([&] { return !commands_->Commands().empty(); }, kWait)) << Logs();
+  events::CommandResult result;
+  result.command_id = commands_->Commands().front().command_id;
+  result.device_id = uri;
+  result.code = "2.04";
+  result.payload.data = "led on";
+  ASSERT_TRUE(publisher_->Publish(events::CommandResult::kTopic, events::Encode(result)).ok());
+  const auto response = sim.Get("/api/responses?task_id=sim-1&wait_ms=5000");
+  ASSERT_TRUE(response.IsObject()) << Logs();
+  EXPECT_STREQ(response["payload"]["protocol_parts"][0]["value"].GetString(), R"({"code":"2.04"})");
+  EXPECT_STREQ(response["payload"]["protocol_parts"][1]["value"].GetString(), "led on");
+
+  PublishData(uri, "21.5");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const auto events = sim.Get("/api/events?after=0");
+        return events.IsObject() && events["events"].Size() == 1 &&
+               events["events"][0]["accepted"].GetBool();
+      },
+      kWait))
+      << Logs();
+
+  // Garbage and a late reply for an old token are ignored; the session stays.
+  ASSERT_TRUE(sim.Hook(R"({"action":"garbage"})"));
+  ASSERT_TRUE(sim.Hook(R"({"action":"late_reply"})"));
+  ASSERT_FALSE(Register("node-sim-2").empty());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const auto state = sim.Get("/api/state");
+        return state.IsObject() && state["devices"].Size() == 2 &&
+               state["counters"]["handshakes"].GetInt() == 1;
+      },
+      kWait))
+      << Logs();
 }
 
 TEST(WsConnectorBinaryTest, RequiresThePlatformUrlAndExplainsHelp) {
