@@ -8,11 +8,18 @@
 
 #include "coapgw/coap/message.hpp"
 #include "coapgw/coap/uri.hpp"
+#include "coapgw/test/wait.hpp"
 
 namespace coapgw::device_sim::test {
 
 BlockingClient::BlockingClient() {
-  loop_.Call([this] { client_ = std::make_unique<coap::Client>(loop_.context()); });
+  // libcoap 4.3.1 may leave the first pings to a young process unanswered (its RST rate limit,
+  // libs/coap/README.md): retransmit after 1 s rather than 2-3 s.
+  coap::ClientOptions options;
+  options.ack_timeout = milliseconds(1000);
+  options.ack_random_factor = 1.0;
+  loop_.Call(
+      [this, options] { client_ = std::make_unique<coap::Client>(loop_.context(), options); });
 }
 
 BlockingClient::~BlockingClient() {
@@ -55,6 +62,10 @@ coap::Outcome<Millis> BlockingClient::Ping(const std::string& address, milliseco
         [promise](coap::Outcome<Millis> outcome) { promise->set_value(std::move(outcome)); });
   });
   return future.get();
+}
+
+bool BlockingClient::WaitForPong(const std::string& address, milliseconds timeout) {
+  return coapgw::test::WaitUntil([&] { return Ping(address, milliseconds(1500)).ok(); }, timeout);
 }
 
 std::string Describe(const coap::Outcome<coap::ClientResponse>& outcome) {

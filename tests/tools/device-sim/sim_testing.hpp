@@ -32,8 +32,10 @@ class BlockingClient {
                                            std::string payload = {},
                                            std::optional<uint16_t> content_format = std::nullopt,
                                            milliseconds timeout = milliseconds(5000));
-  /// A CoAP ping to `address` ("127.0.0.1:40123").
+  /// A CoAP ping to `address` ("127.0.0.1:40123"). CONs are retransmitted after 1 s.
   coap::Outcome<Millis> Ping(const std::string& address, milliseconds timeout);
+  /// Pings (1.5 s each, so one retransmission) until one is answered or `timeout` passes.
+  bool WaitForPong(const std::string& address, milliseconds timeout);
 
   coap::ContextThread& loop() { return loop_; }
   coap::Client& client() { return *client_; }

@@ -164,7 +164,7 @@ TEST_F(SimulatorTest, ObserversGetAChangedValueAtEveryInterval) {
 
 TEST_F(SimulatorTest, OfflineDeviceIsSilentUntilItComesBackOnTheSamePort) {
   const SimDevice before = Device(0);
-  ASSERT_TRUE(coap_.Ping(before.address, milliseconds(2000)).ok());
+  ASSERT_TRUE(coap_.WaitForPong(before.address, kWait));
   auto reply = Control("POST", "/devices/0/offline");
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->status, 200) << reply->body;
@@ -181,8 +181,7 @@ TEST_F(SimulatorTest, OfflineDeviceIsSilentUntilItComesBackOnTheSamePort) {
   EXPECT_EQ(Control("POST", "/devices/0/offline")->status, 409);
 
   EXPECT_EQ(Control("POST", "/devices/sim-0/online")->status, 200);
-  EXPECT_TRUE(coapgw::test::WaitUntil(
-      [&] { return coap_.Ping(before.address, milliseconds(500)).ok(); }, kWait));
+  EXPECT_TRUE(coap_.WaitForPong(before.address, kWait));
   const SimDevice after = Device(0);
   EXPECT_TRUE(after.online);
   EXPECT_EQ(after.address, before.address);
@@ -251,7 +250,7 @@ TEST_F(SeveralLoopsTest, DevicesOnSeveralLoopsBehaveAsOneFleet) {
   }
   EXPECT_EQ(Control("POST", "/devices/sim-6/offline")->status, 200);
   EXPECT_FALSE(coap_.Ping(devices[6].address, milliseconds(500)).ok());
-  EXPECT_TRUE(coap_.Ping(devices[5].address, milliseconds(2000)).ok());
+  EXPECT_TRUE(coap_.WaitForPong(devices[5].address, kWait));
   EXPECT_EQ(Control("POST", "/devices/all/online")->body, "{\"devices\":7,\"changed\":1}\n");
   EXPECT_TRUE(Device(6).online);
   EXPECT_EQ(metrics_.Render().find("coapgw_device_sim_devices_online 7\n") != std::string::npos,

@@ -209,6 +209,10 @@ struct Shard {
   // them synchronously).
   void Close() {
     stopped = true;
+    if (report_timer != 0) {
+      loop.context().CancelTimer(report_timer);
+      report_timer = 0;
+    }
     client.reset();
     server.reset();
     for (Device& device : devices) {
@@ -587,7 +591,8 @@ struct Shard {
   }
 
   void ScheduleReport() {
-    loop.context().After(kReportInterval, [this] {
+    report_timer = loop.context().After(kReportInterval, [this] {
+      report_timer = 0;
       if (failures_since_report > 0) {
         log::Warn(kLog, "RD exchanges failed",
                   {{"failures", std::to_string(failures_since_report)}, {"last", last_failure}});
@@ -733,7 +738,6 @@ struct Shard {
   SimMetrics& metrics;
   const size_t first;   // fleet index of devices[0]
   const size_t window;  // this loop's share of the RD window
-  coap::ContextThread loop;
   std::unique_ptr<coap::Server> server;
   std::unique_ptr<coap::Client> client;
   std::vector<Device> devices;
@@ -746,6 +750,10 @@ struct Shard {
   uint64_t jitter_state = 0x2545F4914F6CDD1DULL;
   std::function<void()> on_idle;
   bool stopped = false;
+  coap::Context::TimerId report_timer = 0;
+  // Last, so that it goes first: its thread is joined before anything it may touch is destroyed
+  // (Close has released the Server and Client on it by then).
+  coap::ContextThread loop;
 };
 
 }  // namespace
