@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <unordered_map>
@@ -253,7 +254,7 @@ void DeviceSim::Receive(size_t socket_index) {
     std::string reply;
     int device = -1;
     if (request.code == kGet && request.path.size() == 2 && request.path[0] == "d") {
-      device = std::atoi(request.path[1].c_str());
+      device = static_cast<int>(std::strtol(request.path[1].c_str(), nullptr, 10));
     }
     if (request.code == 0) {
       reply = Encode(kRst, 0, request.mid, "", -1, 0, "");  // CoAP ping

@@ -187,6 +187,8 @@ class Child {
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
+  Child(Child&&) = delete;
+  Child& operator=(Child&&) = delete;
 
   pid_t pid() const { return pid_; }
   // SIGTERM and wait; the exit code (-1 if it did not exit within `timeout` or died by a signal).
@@ -288,6 +290,8 @@ class SnapshotServer {
   }
   SnapshotServer(const SnapshotServer&) = delete;
   SnapshotServer& operator=(const SnapshotServer&) = delete;
+  SnapshotServer(SnapshotServer&&) = delete;
+  SnapshotServer& operator=(SnapshotServer&&) = delete;
 
   void SetEmpty(bool empty) { empty_.store(empty); }
   uint16_t port() const { return port_; }
@@ -322,6 +326,8 @@ class DataCounter {
   }
   DataCounter(const DataCounter&) = delete;
   DataCounter& operator=(const DataCounter&) = delete;
+  DataCounter(DataCounter&&) = delete;
+  DataCounter& operator=(DataCounter&&) = delete;
 
   uint64_t total() const { return total_.load(); }
   uint64_t duplicates() const { return duplicates_.load(); }

@@ -300,7 +300,7 @@ std::string ObserverStack::Logs() {
 }
 
 std::string ObserverStack::Register(DeviceFarm& farm, const std::string& ep,
-                                    const std::string& base, const std::string& links) {
+                                    const std::string& base, const std::string& links) const {
   auto response =
       farm.Send(coap::Method::kPost, rd_port_, "/rd?ep=" + ep + "&base=" + base + "&lt=3600", links,
                 coap::content_format::kLinkFormat);

@@ -43,6 +43,8 @@ class BusRecorder {
   ~BusRecorder();
   BusRecorder(const BusRecorder&) = delete;
   BusRecorder& operator=(const BusRecorder&) = delete;
+  BusRecorder(BusRecorder&&) = delete;
+  BusRecorder& operator=(BusRecorder&&) = delete;
 
   std::vector<SeenData> Data() const;
   void ClearData();
@@ -68,6 +70,8 @@ class DeviceFarm {
   ~DeviceFarm();
   DeviceFarm(const DeviceFarm&) = delete;
   DeviceFarm& operator=(const DeviceFarm&) = delete;
+  DeviceFarm(DeviceFarm&&) = delete;
+  DeviceFarm& operator=(DeviceFarm&&) = delete;
 
   /// A new endpoint on 127.0.0.1 (its port) serving `path`; `observable` decides whether it
   /// accepts observations; `max_age` is sent with every response.
@@ -105,6 +109,8 @@ class ObserverStack {
   ~ObserverStack();
   ObserverStack(const ObserverStack&) = delete;
   ObserverStack& operator=(const ObserverStack&) = delete;
+  ObserverStack(ObserverStack&&) = delete;
+  ObserverStack& operator=(ObserverStack&&) = delete;
 
   /// Starts coapgw-bus, the recorder, and coapgw-rd; false (with the logs in `error`) when they
   /// are not ready within 10 s.
@@ -124,7 +130,7 @@ class ObserverStack {
   /// Third-party registration: POST /rd?ep=`ep`&base=`base`&lt=3600 with `links`; the location,
   /// or "" when the RD did not answer 2.01.
   std::string Register(DeviceFarm& farm, const std::string& ep, const std::string& base,
-                       const std::string& links);
+                       const std::string& links) const;
   /// Publishes a pinger.device.liveness verdict (as the pinger would) until the RD's
   /// rd.device.status for it shows `reachable`; false after 5 s.
   bool SetReachable(const std::string& endpoint, bool reachable);

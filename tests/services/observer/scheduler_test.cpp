@@ -11,7 +11,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-const SteadyTime kStart = SteadyTime() + std::chrono::hours(1);
+constexpr SteadyTime kStart = SteadyTime() + std::chrono::hours(1);
 
 TEST(SchedulerTest, PopsDueKeysEarliestFirst) {
   Scheduler scheduler;

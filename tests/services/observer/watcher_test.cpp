@@ -122,7 +122,7 @@ class WatcherTest : public testing::Test {
   }
 
   void Watch(const std::string& device_id, std::vector<WatchedResource> resources,
-             std::optional<coap::Endpoint> endpoint = std::nullopt) {
+             const std::optional<coap::Endpoint>& endpoint = std::nullopt) {
     DeviceTarget target;
     target.endpoint = endpoint.value_or(endpoint_);
     target.resources = std::move(resources);

@@ -42,7 +42,7 @@ std::string_view RendezvousOwner(const std::vector<std::string>& instances,
   for (const auto& instance : instances) {
     const uint64_t weight = RendezvousWeight(instance, device_id);
     if (best.empty() || weight > best_weight ||
-        (weight == best_weight && std::string_view(instance) < best)) {
+        (weight == best_weight && instance.compare(best) < 0)) {
       best = instance;
       best_weight = weight;
     }

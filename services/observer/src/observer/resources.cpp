@@ -39,12 +39,9 @@ bool IsHostsRelation(const events::Link& link) {
   if (rel == link.attributes.end()) {
     return true;
   }
-  for (const auto& type : SplitOn(rel->second, ' ')) {
-    if (Lower(type) == "hosts") {
-      return true;
-    }
-  }
-  return false;
+  const auto types = SplitOn(rel->second, ' ');
+  return std::any_of(types.begin(), types.end(),
+                     [](std::string_view type) { return Lower(type) == "hosts"; });
 }
 
 bool SameOrigin(const linkformat::Uri& base, const linkformat::Uri& target) {
@@ -97,7 +94,7 @@ Result<ResourceFilter> ResourceFilter::Parse(std::string_view text) {
 }
 
 bool ResourceFilter::TermMatches(const Term& term, const events::Link& link,
-                                 std::string_view path) const {
+                                 std::string_view path) {
   const auto any_of = [&](const std::vector<std::string>& values) {
     return std::any_of(values.begin(), values.end(), [&](const std::string& value) {
       return ValueMatches(value, term.value, term.prefix);

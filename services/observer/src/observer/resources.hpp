@@ -37,7 +37,7 @@ class ResourceFilter {
     std::string value;  // without the trailing '*'
     bool prefix = false;
   };
-  bool TermMatches(const Term& term, const events::Link& link, std::string_view path) const;
+  static bool TermMatches(const Term& term, const events::Link& link, std::string_view path);
   std::vector<Term> terms_;
 };
 

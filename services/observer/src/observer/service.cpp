@@ -160,6 +160,8 @@ class BusSink final : public DataSink {
   }
   BusSink(const BusSink&) = delete;
   BusSink& operator=(const BusSink&) = delete;
+  BusSink(BusSink&&) = delete;
+  BusSink& operator=(BusSink&&) = delete;
 
  private:
   coap::Context& context_;

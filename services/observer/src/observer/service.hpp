@@ -12,6 +12,6 @@ void AddSettings(Settings& settings);
 
 /// Runs the observer until SIGTERM/SIGINT; returns the exit code. Throws SettingsError for a
 /// setting that parses but makes no sense (RD URI, filter, durations out of range).
-int RunObserver(ServiceContext& context);
+int RunObserver(ServiceContext& service);
 
 }  // namespace coapgw::observer

@@ -80,6 +80,8 @@ class Watcher {
   ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
+  Watcher(Watcher&&) = delete;
+  Watcher& operator=(Watcher&&) = delete;
 
   /// Starts or updates the reading of `device_id`'s resources. Resources whose description did not
   /// change keep their observation or poll phase; removed ones are cancelled, new ones start. A
