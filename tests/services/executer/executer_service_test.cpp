@@ -293,8 +293,9 @@ TEST(ExecuterBinaryTest, HelpVersionAndBadSettings) {
   const CommandOutput version = RunCommand(binary + " --version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_NE(version.text.find("coapgw-executer"), std::string::npos);
-  for (const char* bad : {"--executer-nstart=0", "--rd-uri=http://x", "--command-timeout=soon",
-                          "--dtls-psk-file=/nonexistent/keys", "--executer-block-size=100"}) {
+  for (const char* bad :
+       {"--executer-nstart=0", "--rd-uri=http://x", "--command-timeout=soon",
+        "--dtls-psk-file=/nonexistent/keys", "--executer-block-size=100", "--bus-pub=nowhere"}) {
     const CommandOutput run = RunCommand(binary + " " + bad + " 2>&1 | grep -v ' INFO '");
     EXPECT_NE(run.text.find("coapgw-executer: COAPGW_"), std::string::npos) << bad << run.text;
     const CommandOutput code = RunCommand(binary + " " + bad);

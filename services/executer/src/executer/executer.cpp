@@ -163,11 +163,13 @@ void Executer::Start(Job job) {
   request_options.confirmable = true;
   request_options.timeout = remaining;
   request_options.block_size = options_.block_size;
-  log::Debug(kLog, "sending",
-             {{"command_id", job.command.command_id},
-              {"device_id", device_id},
-              {"service", job.command.service},
-              {"to", request->endpoint.ToUri()}});
+  if (log::Enabled(log::Level::kDebug)) {  // the fields cost more than the check
+    log::Debug(kLog, "sending",
+               {{"command_id", job.command.command_id},
+                {"device_id", device_id},
+                {"service", job.command.service},
+                {"to", request->endpoint.ToUri()}});
+  }
   const uint64_t key = next_key_++;
   InFlight& slot = in_flight_[key];
   slot.job = std::move(job);
@@ -204,12 +206,15 @@ void Executer::Publish(const events::CommandResult& result) {
     ++stats_.timeouts;
   }
   const bool success = IsResponseCode(result.code) && result.code.front() == '2';
-  log::Write(success ? log::Level::kDebug : log::Level::kInfo, kLog, "command done",
-             {{"command_id", result.command_id},
-              {"device_id", result.device_id},
-              {"code", result.code},
-              {"duration_ms", std::to_string(result.duration.count())},
-              {"detail", result.detail.value_or("")}});
+  const log::Level level = success ? log::Level::kDebug : log::Level::kInfo;
+  if (log::Enabled(level)) {
+    log::Write(level, kLog, "command done",
+               {{"command_id", result.command_id},
+                {"device_id", result.device_id},
+                {"code", result.code},
+                {"duration_ms", std::to_string(result.duration.count())},
+                {"detail", result.detail.value_or("")}});
+  }
   sink_(result);
 }
 

@@ -127,10 +127,12 @@ void OnCommand(LoopState& state, const bus::Message& message) {
                {"error", command.error().message}});
     return;
   }
-  log::Debug(kLog, "command received",
-             {{"command_id", command->command_id},
-              {"device_id", command->device_id},
-              {"service", command->service}});
+  if (log::Enabled(log::Level::kDebug)) {
+    log::Debug(kLog, "command received",
+               {{"command_id", command->command_id},
+                {"device_id", command->device_id},
+                {"service", command->service}});
+  }
   state.executer->Submit(std::move(*command));
 }
 
@@ -187,11 +189,22 @@ int RunExecuter(ServiceContext& service) {
   };
 
   zmq::context_t zmq_context;
+  LoopState state;  // before the loop: its timers refer to it until the thread ends
   coap::ContextOptions context_options;
   context_options.max_body_size = options.max_body_bytes;
   coap::ContextThread loop(context_options);
   coap::Context& context = loop.context();
-  LoopState state;
+  const LoopTeardown teardown(loop, [&state] {
+    state.running = false;
+    if (state.executer) {
+      state.executer->Shutdown();  // every command still held gets its result
+    }
+    state.mirror.reset();
+    state.listener.reset();
+    state.executer.reset();
+    state.client.reset();
+    state.publisher.reset();  // lingers (bounded) to flush the last results
+  });
   loop.Call([&] {
     state.publisher = ConnectPublisher(zmq_context, settings, registry, kLog);
     coap::ClientOptions client_options;
@@ -234,16 +247,7 @@ int RunExecuter(ServiceContext& service) {
   const int signal_number = service.stop.Wait();
   log::Info(kLog, "stopping", {{"signal", std::to_string(signal_number)}});
   service.health.SetNotReady("stopping");
-  feed.reset();  // no more messages; those already posted run before the teardown below
-  loop.Call([&] {
-    state.running = false;
-    state.executer->Shutdown();  // every command still held gets its result
-    state.mirror.reset();
-    state.listener.reset();
-    state.executer.reset();
-    state.client.reset();
-    state.publisher.reset();  // lingers (bounded) to flush the last results
-  });
+  feed.reset();  // no more messages; those already posted run before the teardown
   return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include "coapgw/bus/endpoint.hpp"
 #include "coapgw/coap/uri.hpp"
 #include "coapgw/common/log.hpp"
 
@@ -38,8 +39,8 @@ void ReadyOnSync::OnSynced(size_t devices) {
 }
 
 void AddDeviceServiceSettings(Settings& settings) {
-  settings.Add({"COAPGW_BUS_PUB", "bus endpoint results are published to", "tcp://127.0.0.1:7100"});
-  settings.Add({"COAPGW_BUS_SUB", "bus endpoint messages come from", "tcp://127.0.0.1:7101"});
+  bus::AddPubEndpointSetting(settings);
+  bus::AddSubEndpointSetting(settings);
   settings.Add({"COAPGW_RD_URI", "the RD (its /coapgw/devices snapshot)", "coap://127.0.0.1:5683"});
   settings.Add({"COAPGW_DTLS_PSK_FILE",
                 "DTLS-PSK keys for coaps:// devices: lines identity,key,host-pattern (key as text "
@@ -48,6 +49,9 @@ void AddDeviceServiceSettings(Settings& settings) {
 }
 
 devices::DeviceMirrorOptions MirrorOptionsFrom(const Settings& settings) {
+  // The bus endpoints are used later, on the loop thread; a typo should stop us before anything.
+  (void)bus::EndpointSetting(settings, bus::kPubEndpointSetting);
+  (void)bus::EndpointSetting(settings, bus::kSubEndpointSetting);
   devices::DeviceMirrorOptions options;
   options.rd_uri = settings.String("COAPGW_RD_URI");
   const auto uri = coap::ParseUri(options.rd_uri);
@@ -75,8 +79,8 @@ std::unique_ptr<bus::Publisher> ConnectPublisher(zmq::context_t& zmq_context,
   bus::PublisherOptions options;
   options.metrics = &registry;
   options.metrics_labels = "publisher=\"" + service + "\"";
-  return std::make_unique<bus::Publisher>(zmq_context, settings.String("COAPGW_BUS_PUB"), service,
-                                          options);
+  return std::make_unique<bus::Publisher>(
+      zmq_context, bus::EndpointSetting(settings, bus::kPubEndpointSetting), service, options);
 }
 
 std::unique_ptr<devices::BusFeed> SubscribeFeed(zmq::context_t& zmq_context,
@@ -88,8 +92,17 @@ std::unique_ptr<devices::BusFeed> SubscribeFeed(zmq::context_t& zmq_context,
   bus::SubscriberOptions options;
   options.metrics = &registry;
   options.metrics_labels = "subscriber=\"" + service + "\"";
-  return std::make_unique<devices::BusFeed>(zmq_context, settings.String("COAPGW_BUS_SUB"),
-                                            std::move(topics), loop, std::move(handler), options);
+  return std::make_unique<devices::BusFeed>(
+      zmq_context, bus::EndpointSetting(settings, bus::kSubEndpointSetting), std::move(topics),
+      loop, std::move(handler), options);
+}
+
+LoopTeardown::~LoopTeardown() {
+  try {
+    loop_.Call(teardown_);
+  } catch (const std::exception& error) {
+    log::Error("service", "teardown failed", {{"error", error.what()}});
+  }
 }
 
 size_t RaiseOpenFileLimit() {

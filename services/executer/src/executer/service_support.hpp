@@ -4,6 +4,7 @@
 // are ready once it synchronised, and talk to many devices over one socket each.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,7 +63,9 @@ class ReadyOnSync final : public devices::DeviceListener {
 /// COAPGW_DTLS_PSK_FILE.
 void AddDeviceServiceSettings(Settings& settings);
 
-/// The mirror's options from COAPGW_RD_URI; SettingsError when it is not a coap:// URI.
+/// The mirror's options from COAPGW_RD_URI; SettingsError when it is not a coap:// URI, or when
+/// COAPGW_BUS_PUB or COAPGW_BUS_SUB is not a ZeroMQ endpoint (checked here, before anything
+/// starts).
 devices::DeviceMirrorOptions MirrorOptionsFrom(const Settings& settings);
 
 /// The key file COAPGW_DTLS_PSK_FILE names (nullptr when unset); SettingsError naming the file and
@@ -70,20 +73,39 @@ devices::DeviceMirrorOptions MirrorOptionsFrom(const Settings& settings);
 std::unique_ptr<PskKeyFile> PskKeysFrom(const Settings& settings);
 
 /// A bus publisher named `service` connected to COAPGW_BUS_PUB, counting into `registry`
-/// (publisher="<service>"). Construct and use it on the loop thread only.
+/// (publisher="<service>"). Construct and use it on the loop thread only. SettingsError for a
+/// malformed endpoint.
 std::unique_ptr<bus::Publisher> ConnectPublisher(zmq::context_t& zmq_context,
                                                  const Settings& settings,
                                                  MetricsRegistry& registry,
                                                  const std::string& service);
 
 /// A BusFeed from COAPGW_BUS_SUB for `topics`, handing each message to `handler` on `loop`'s
-/// thread, counting into `registry` (subscriber="<service>").
+/// thread, counting into `registry` (subscriber="<service>"). SettingsError for a malformed
+/// endpoint.
 std::unique_ptr<devices::BusFeed> SubscribeFeed(zmq::context_t& zmq_context,
                                                 const Settings& settings, MetricsRegistry& registry,
                                                 const std::string& service,
                                                 std::vector<std::string> topics,
                                                 coap::Context& loop,
                                                 devices::BusFeed::Handler handler);
+
+/// Runs `teardown` on `loop`'s thread when destroyed. Declared right after the loop (and after the
+/// state the loop's timers refer to, which must outlive the loop's thread), it takes the
+/// loop-owned objects down on their own thread whichever way the service body is left,
+/// exceptions included.
+class LoopTeardown {
+ public:
+  LoopTeardown(coap::ContextThread& loop, std::function<void()> teardown)
+      : loop_(loop), teardown_(std::move(teardown)) {}
+  ~LoopTeardown();
+  LoopTeardown(const LoopTeardown&) = delete;
+  LoopTeardown& operator=(const LoopTeardown&) = delete;
+
+ private:
+  coap::ContextThread& loop_;
+  std::function<void()> teardown_;
+};
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit (one UDP socket per device session) and
 /// returns the soft limit in force afterwards.
