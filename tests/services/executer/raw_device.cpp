@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -49,6 +50,17 @@ std::string RawDevice::base() const {
 size_t RawDevice::received() const {
   const std::lock_guard<std::mutex> lock(mutex_);
   return datagrams_.size();
+}
+
+std::vector<uint16_t> RawDevice::sender_ports() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<uint16_t> ports;
+  for (const auto& peer : peers_) {
+    sockaddr_in address{};
+    std::memcpy(&address, peer.data(), std::min(peer.size(), sizeof(address)));
+    ports.push_back(ntohs(address.sin_port));
+  }
+  return ports;
 }
 
 bool RawDevice::AnswerFirst(const std::string& payload) {

@@ -29,6 +29,8 @@ class RawDevice {
   std::string base() const;
   /// Datagrams received so far.
   size_t received() const;
+  /// The source port of each datagram received so far.
+  std::vector<uint16_t> sender_ports() const;
   /// Answers the first CON request received with a piggybacked 2.05 (ACK, same message id and
   /// token) carrying `payload`; false when no request arrived yet.
   bool AnswerFirst(const std::string& payload);

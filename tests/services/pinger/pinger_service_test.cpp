@@ -26,7 +26,8 @@ constexpr int kMisses = 2;
 std::map<std::string, std::string> PingSettings() {
   return {{"COAPGW_PING_INTERVAL", "500ms"},
           {"COAPGW_PING_TIMEOUT", "300ms"},
-          {"COAPGW_PING_MISSES", std::to_string(kMisses)}};
+          {"COAPGW_PING_MISSES", std::to_string(kMisses)},
+          {"COAPGW_PING_SOURCE", "127.0.0.1:0"}};
 }
 
 std::unique_ptr<Process> StartLibcoapDevice(uint16_t port) {
@@ -204,16 +205,17 @@ TEST(PingerBinaryTest, HelpVersionAndBadSettings) {
   const std::string binary = BinaryPath("coapgw-pinger");
   const CommandOutput help = RunCommand(binary + " --help");
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* setting :
-       {"COAPGW_PING_INTERVAL", "COAPGW_PING_TIMEOUT", "COAPGW_PING_MISSES",
-        "COAPGW_PING_MAX_IN_FLIGHT", "COAPGW_RD_URI", "COAPGW_BUS_PUB", "COAPGW_DTLS_PSK_FILE"}) {
+  for (const char* setting : {"COAPGW_PING_INTERVAL", "COAPGW_PING_TIMEOUT", "COAPGW_PING_MISSES",
+                              "COAPGW_PING_MAX_IN_FLIGHT", "COAPGW_PING_SOURCE", "COAPGW_RD_URI",
+                              "COAPGW_BUS_PUB", "COAPGW_DTLS_PSK_FILE"}) {
     EXPECT_NE(help.text.find(setting), std::string::npos) << setting;
   }
   const CommandOutput version = RunCommand(binary + " --version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_NE(version.text.find("coapgw-pinger"), std::string::npos);
-  for (const char* bad : {"--ping-interval=1s --ping-timeout=1s", "--ping-misses=0",
-                          "--ping-interval=often", "--rd-uri=ftp://x"}) {
+  for (const char* bad :
+       {"--ping-interval=1s --ping-timeout=1s", "--ping-misses=0", "--ping-interval=often",
+        "--rd-uri=ftp://x", "--ping-source=localhost:0", "--bus-sub=tcp://x"}) {
     const CommandOutput run = RunCommand(binary + " " + bad);
     EXPECT_EQ(run.exit_code, 2) << bad << "\n" << run.text;
     EXPECT_NE(run.text.find("coapgw-pinger: COAPGW_"), std::string::npos) << bad << run.text;

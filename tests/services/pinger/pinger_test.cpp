@@ -155,6 +155,35 @@ TEST_F(PingerTest, AGoneDeviceIsNoLongerPinged) {
   EXPECT_TRUE(Published().empty());
 }
 
+TEST_F(PingerTest, PingsComeFromTheConfiguredSourcePort) {
+  RawDevice device(RawDevice::Mode::kReset);
+  std::unique_ptr<coap::Server> holder;
+  std::unique_ptr<Pinger> pinger;
+  coap::Address source;
+  loop_.Call([&] {
+    holder = std::make_unique<coap::Server>(loop_.context());
+    source = *holder->AddEndpoint("127.0.0.1:0");
+    PingerOptions options;
+    options.policy.interval = milliseconds(300);
+    options.timeout = milliseconds(250);
+    options.sources = {coap::Address{coap::Family::kIpv6, "::1", 1}, source};
+    pinger = std::make_unique<Pinger>(loop_.context(), *client_, options,
+                                      [](const events::DeviceLiveness&) {});
+    events::Device record;
+    record.device_id = "d";
+    record.base = device.base();
+    pinger->OnDeviceUpsert(record, nullptr, {});
+  });
+  ASSERT_TRUE(WaitUntil([&] { return device.received() >= 3; }, kWait));
+  loop_.Call([&] {
+    pinger.reset();
+    holder.reset();
+  });
+  for (const uint16_t port : device.sender_ports()) {
+    EXPECT_EQ(port, source.port) << "a ping from an ephemeral port";
+  }
+}
+
 TEST_F(PingerTest, ABaseThatIsNoCoapUriIsNotPinged) {
   Upsert("odd", "http://127.0.0.1:1", events::DeviceStatus::kConnected);
   loop_.Call([&] {

@@ -86,7 +86,8 @@ void Pinger::Pump() {
       }
     };
     if (endpoint->second.transport == coap::Transport::kUdp) {
-      client_.Ping(endpoint->second, options_.timeout, std::move(done));
+      client_.Ping(endpoint->second, options_.timeout, std::move(done),
+                   SourceFor(endpoint->second));
       continue;
     }
     // libcoap 4.3.1 cannot ping a DTLS session before its handshake is over, and sessions do not
@@ -112,9 +113,14 @@ void Pinger::Pump() {
 }
 
 void Pinger::Arm() {
-  if (const std::optional<SteadyTime> next = schedule_.NextDue(); next && !stopping_) {
-    wake_.WakeAt(*next);
+  const std::optional<SteadyTime> next = schedule_.NextDue();
+  if (!next || stopping_) {
+    return;
   }
+  // Rounded up to the next tick boundary, so that the slots of a tick are served by one wake-up.
+  const auto tick = std::max<int64_t>(1, options_.tick.count());
+  const auto since_epoch = std::chrono::ceil<milliseconds>(next->time_since_epoch()).count();
+  wake_.WakeAt(SteadyTime(milliseconds((since_epoch + tick - 1) / tick * tick)));
 }
 
 void Pinger::OnPing(const PingTicket& ticket, const coap::Outcome<Millis>& outcome,
@@ -143,14 +149,30 @@ void Pinger::OnPing(const PingTicket& ticket, const coap::Outcome<Millis>& outco
         return;
     }
   }
-  log::Debug(kLog, outcome.ok() ? "pong" : "no pong",
-             {{"device_id", ticket.device_id},
-              {"rtt_us", std::to_string(rtt.count())},
-              {"error", outcome.ok() ? "" : outcome.error().message}});
+  if (log::Enabled(log::Level::kDebug)) {  // a line per ping: skip building it when off
+    log::Debug(kLog, outcome.ok() ? "pong" : "no pong",
+               {{"device_id", ticket.device_id},
+                {"rtt_us", std::to_string(rtt.count())},
+                {"error", outcome.ok() ? "" : outcome.error().message}});
+  }
   if (std::optional<Verdict> verdict = schedule_.Complete(ticket, outcome.ok(), now)) {
     Publish(*verdict, rtt);
   }
   Pump();
+}
+
+std::optional<coap::Address> Pinger::SourceFor(const coap::Endpoint& endpoint) const {
+  const bool v6 = endpoint.host.find(':') != std::string::npos;
+  auto address = coap::ParseAddress(v6 ? "[" + endpoint.host + "]:0" : endpoint.host + ":0");
+  if (!address.ok()) {
+    return std::nullopt;  // a host name: its family is known only once resolved
+  }
+  for (const auto& source : options_.sources) {
+    if (source.family == address->family) {
+      return source;
+    }
+  }
+  return std::nullopt;
 }
 
 void Pinger::Publish(const Verdict& verdict, std::chrono::microseconds rtt) {

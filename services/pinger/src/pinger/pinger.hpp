@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +26,15 @@ namespace coapgw::pinger {
 struct PingerOptions {
   PingPolicy policy;
   milliseconds timeout{3000};  // COAPGW_PING_TIMEOUT: an answer later than this is a miss
+  /// Local addresses (bound, e.g. by a coap::Server endpoint) UDP pings are sent from, at most one
+  /// per address family: a device then sees one peer, not a new ephemeral port per ping (libcoap
+  /// devices keep a session per peer for minutes). Devices of a family without one, and devices
+  /// named by host name, are pinged from ephemeral ports.
+  std::vector<coap::Address> sources;
+  /// Pings are sent in ticks of this length (all devices whose slot came meanwhile at once), so
+  /// that thousands of devices cost a hundred wake-ups a second rather than one per ping. A device
+  /// is pinged at most this late.
+  milliseconds tick{10};
 };
 
 /// Counts since construction (loop thread), beyond the schedule's.
@@ -66,6 +76,7 @@ class Pinger final : public devices::DeviceListener {
   void OnPing(const PingTicket& ticket, const coap::Outcome<Millis>& outcome,
               std::chrono::microseconds rtt);
   void Publish(const Verdict& verdict, std::chrono::microseconds rtt);
+  std::optional<coap::Address> SourceFor(const coap::Endpoint& endpoint) const;
 
   coap::Client& client_;
   PingerOptions options_;

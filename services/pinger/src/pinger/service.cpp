@@ -1,5 +1,6 @@
 #include "pinger/service.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "coapgw/coap/client.hpp"
 #include "coapgw/coap/context.hpp"
 #include "coapgw/coap/message.hpp"
+#include "coapgw/coap/server.hpp"
 #include "coapgw/common/log.hpp"
 #include "coapgw/devices/bus_feed.hpp"
 #include "coapgw/devices/device_mirror.hpp"
@@ -22,10 +24,10 @@ namespace {
 
 constexpr char kLog[] = "pinger";
 constexpr Millis kMetricsInterval{1000};
-// Sessions (one socket each) are closed this long after their ping: the pinger touches each
-// device once per interval, and libcoap's loop walks every open session on each turn, so keeping
-// thousands open costs more than reopening one per ping.
-constexpr Millis kIdleSession{200};
+// Sessions (one socket each) are closed this long after their ping (libcoap sweeps every 50 ms):
+// the pinger touches each device once per interval, and libcoap's loop walks every open session on
+// each turn, so keeping thousands open costs more than reopening one per ping (README).
+constexpr Millis kIdleSession{50};
 
 struct PingerMetrics {
   Counter& pings;
@@ -43,6 +45,7 @@ struct PingerMetrics {
 // Everything that lives on the CoAP loop thread, built and destroyed there.
 struct LoopState {
   std::unique_ptr<bus::Publisher> publisher;
+  std::unique_ptr<coap::Server> sources;  // holds the ports pings are sent from
   std::unique_ptr<coap::Client> client;
   std::unique_ptr<Pinger> pinger;
   std::unique_ptr<executer::ReadyOnSync> listener;
@@ -76,6 +79,39 @@ void Report(coap::Context& context, LoopState& state, PingerMetrics& metrics) {
                 [&context, &state, &metrics] { Report(context, state, metrics); });
 }
 
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    if (end > start) {
+      items.push_back(text.substr(start, end - start));
+    }
+    start = end + 1;
+  }
+  return items;
+}
+
+// Binds each configured source (port 0: a port picked now and kept) on a server endpoint, which
+// holds the port for the client sessions that share it; returns the bound addresses. A source that
+// cannot be bound (no IPv6, port taken) is logged and left out: its family is then pinged from
+// ephemeral ports.
+std::vector<coap::Address> BindSources(coap::Server& server,
+                                       const std::vector<coap::Address>& wanted) {
+  std::vector<coap::Address> bound;
+  for (const auto& address : wanted) {
+    auto result = server.AddEndpoint(address.ToString());
+    if (result.ok()) {
+      bound.push_back(*result);
+      log::Info(kLog, "pinging from", {{"address", result->ToString()}});
+    } else {
+      log::Warn(kLog, "cannot ping from this address; using ephemeral ports",
+                {{"address", address.ToString()}, {"error", result.error().message}});
+    }
+  }
+  return bound;
+}
+
 PingerOptions OptionsFrom(const Settings& settings) {
   PingerOptions options;
   options.policy.interval = settings.Duration("COAPGW_PING_INTERVAL");
@@ -84,6 +120,13 @@ PingerOptions OptionsFrom(const Settings& settings) {
   options.policy.max_in_flight = static_cast<size_t>(settings.Int("COAPGW_PING_MAX_IN_FLIGHT"));
   if (options.policy.interval.count() <= 0) {
     throw SettingsError("COAPGW_PING_INTERVAL: must be more than 0");
+  }
+  for (const std::string& text : SplitList(settings.String("COAPGW_PING_SOURCE"))) {
+    auto address = coap::ParseAddress(text);
+    if (!address.ok()) {
+      throw SettingsError("COAPGW_PING_SOURCE: " + address.error().message);
+    }
+    options.sources.push_back(*address);
   }
   if (options.timeout.count() <= 0 || options.timeout >= options.policy.interval) {
     throw SettingsError("COAPGW_PING_TIMEOUT: " + FormatDuration(options.timeout) +
@@ -124,11 +167,15 @@ void AddSettings(Settings& settings) {
                 SettingKind::kInt, false, false, 1, 1000});
   settings.Add({"COAPGW_PING_MAX_IN_FLIGHT", "pings out at once over all devices", "256",
                 SettingKind::kInt, false, false, 1, 100'000});
+  settings.Add({"COAPGW_PING_SOURCE",
+                "local addresses pings are sent from, one per address family, comma-separated "
+                "(port 0: picked at start-up); devices then see one peer, not a port per ping",
+                "0.0.0.0:0,[::]:0"});
 }
 
 int RunPinger(ServiceContext& service) {
   const Settings& settings = service.settings;
-  const PingerOptions options = OptionsFrom(settings);
+  PingerOptions options = OptionsFrom(settings);
   const devices::DeviceMirrorOptions mirror_options = executer::MirrorOptionsFrom(settings);
   const std::unique_ptr<executer::PskKeyFile> psk_keys = executer::PskKeysFrom(settings);
   const size_t open_files = executer::RaiseOpenFileLimit();
@@ -162,11 +209,25 @@ int RunPinger(ServiceContext& service) {
   };
 
   zmq::context_t zmq_context;
+  LoopState state;  // before the loop: its timers refer to it until the thread ends
   coap::ContextThread loop;
   coap::Context& context = loop.context();
-  LoopState state;
+  const executer::LoopTeardown teardown(loop, [&state] {
+    state.running = false;
+    if (state.pinger) {
+      state.pinger->Stop();
+    }
+    state.mirror.reset();
+    state.listener.reset();
+    state.pinger.reset();
+    state.client.reset();
+    state.sources.reset();
+    state.publisher.reset();
+  });
   loop.Call([&] {
     state.publisher = executer::ConnectPublisher(zmq_context, settings, registry, kLog);
+    state.sources = std::make_unique<coap::Server>(context);
+    options.sources = BindSources(*state.sources, options.sources);
     coap::ClientOptions client_options;
     client_options.psk_keys = psk_keys.get();
     client_options.idle_session_timeout = kIdleSession;
@@ -208,16 +269,7 @@ int RunPinger(ServiceContext& service) {
   const int signal_number = service.stop.Wait();
   log::Info(kLog, "stopping", {{"signal", std::to_string(signal_number)}});
   service.health.SetNotReady("stopping");
-  feed.reset();  // no more messages; those already posted run before the teardown below
-  loop.Call([&] {
-    state.running = false;
-    state.pinger->Stop();
-    state.mirror.reset();
-    state.listener.reset();
-    state.pinger.reset();
-    state.client.reset();
-    state.publisher.reset();
-  });
+  feed.reset();  // no more messages; those already posted run before the teardown
   return 0;
 }
 
