@@ -336,8 +336,8 @@ int RunObserver(ServiceContext& service) {
   service.health.SetNotReady("synchronising with the RD");
 
   zmq::context_t zmq_context;
-  coap::ContextThread loop;
-  coap::Context& context = loop.context();
+  // Declared before the loop so that they outlive its thread: its timers refer to them (and stop
+  // rescheduling themselves once state.running is false).
   LoopState state;
   CounterMirror counters;
   MetricsRegistry& registry = service.metrics;
@@ -355,6 +355,8 @@ int RunObserver(ServiceContext& service) {
       registry.AddGauge("coapgw_observer_settled",
                         "1 once this instance takes part in sharing the devices."),
   };
+  coap::ContextThread loop;
+  coap::Context& context = loop.context();
 
   loop.Call([&] {
     bus::PublisherOptions publisher_options;
