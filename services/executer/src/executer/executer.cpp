@@ -28,6 +28,11 @@ size_t PayloadSize(const events::Payload& payload) {
   return (data.size() - padding) * 3 / 4;
 }
 
+// From the command's arrival until now.
+milliseconds Elapsed(const Job& job) {
+  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - job.received);
+}
+
 // A command reduced to what a result needs, for commands whose Job was handed to the queue.
 events::Command Stub(const events::Command& command) {
   events::Command stub;
@@ -177,7 +182,7 @@ void Executer::Start(Job job) {
   // The callback never runs inside Send, so the slot exists when it does.
   slot.request =
       client_.Send(std::move(*request), request_options,
-                   [this, alive = alive_, key](coap::Outcome<coap::ClientResponse> outcome) {
+                   [this, alive = alive_, key](const coap::Outcome<coap::ClientResponse>& outcome) {
                      if (*alive) {
                        OnResponse(key, outcome);
                      }
@@ -270,10 +275,6 @@ void Executer::OnDeviceGone(const events::Device& device, devices::GoneReason re
 void Executer::OnSynced(size_t devices) {
   (void)devices;
   Pump();
-}
-
-std::chrono::milliseconds Executer::Elapsed(const Job& job) const {
-  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - job.received);
 }
 
 }  // namespace coapgw::executer

@@ -55,7 +55,7 @@ struct ExecuterOptions {
   QueueLimits limits;
   /// Largest request payload sent (else `too-large` without sending). Responses are bounded by
   /// the coap::Context's ContextOptions::max_body_size (set it to the same value).
-  size_t max_body_bytes = 1024 * 1024;
+  size_t max_body_bytes = size_t{1024} * 1024;
   /// Upper bound on the time a command may take, whatever its `deadline` says (a far-future
   /// deadline from a skewed clock must not hold a queue slot forever).
   std::chrono::milliseconds command_timeout{10000};
@@ -83,6 +83,8 @@ class Executer final : public devices::DeviceListener {
   ~Executer() override;
   Executer(const Executer&) = delete;
   Executer& operator=(const Executer&) = delete;
+  Executer(Executer&&) = delete;
+  Executer& operator=(Executer&&) = delete;
 
   /// Takes one command (loop thread). Its result comes through the sink, possibly at once.
   void Submit(events::Command command);
@@ -113,7 +115,6 @@ class Executer final : public devices::DeviceListener {
   void Fail(const Job& job, std::string_view code, std::string detail);
   void Publish(const events::CommandResult& result);
   void OnExpiry();
-  std::chrono::milliseconds Elapsed(const Job& job) const;
 
   coap::Client& client_;
   const DeviceLookup& devices_;

@@ -50,8 +50,10 @@ Result<PskKeyFile> PskKeyFile::Parse(std::string_view text, const std::string& s
       continue;
     }
     const auto fail = [&](const std::string& why) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       source + ":" + std::to_string(line_number) + ": " + why);
+      std::string message = source;
+      message += ":" + std::to_string(line_number) + ": ";
+      message += why;
+      return MakeError(ErrorCode::kInvalidArgument, std::move(message));
     };
     const size_t first = line.find(',');
     const size_t second = first == std::string_view::npos ? first : line.find(',', first + 1);

@@ -156,7 +156,7 @@ void AddSettings(Settings& settings) {
                 SettingKind::kInt, false, false, 0, 10'000'000});
   settings.Add({"COAPGW_EXECUTER_MAX_BODY",
                 "largest request or response body in bytes (block-wise); beyond: too-large",
-                "1048576", SettingKind::kInt, false, false, 1024, 64 * 1024 * 1024});
+                "1048576", SettingKind::kInt, false, false, 1024, int64_t{64} * 1024 * 1024});
   settings.Add({"COAPGW_EXECUTER_BLOCK_SIZE", "block size of block-wise transfers (16..1024)",
                 "1024", SettingKind::kInt, false, false, 16, 1024});
 }

@@ -34,6 +34,8 @@ class ReadyOnSync final : public devices::DeviceListener {
   ~ReadyOnSync() override;
   ReadyOnSync(const ReadyOnSync&) = delete;
   ReadyOnSync& operator=(const ReadyOnSync&) = delete;
+  ReadyOnSync(ReadyOnSync&&) = delete;
+  ReadyOnSync& operator=(ReadyOnSync&&) = delete;
 
   /// The mirror to resync; set before it starts. Loop thread.
   void Attach(devices::DeviceMirror* mirror) { mirror_ = mirror; }
@@ -101,6 +103,8 @@ class LoopTeardown {
   ~LoopTeardown();
   LoopTeardown(const LoopTeardown&) = delete;
   LoopTeardown& operator=(const LoopTeardown&) = delete;
+  LoopTeardown(LoopTeardown&&) = delete;
+  LoopTeardown& operator=(LoopTeardown&&) = delete;
 
  private:
   coap::ContextThread& loop_;

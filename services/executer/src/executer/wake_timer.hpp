@@ -22,6 +22,8 @@ class WakeTimer {
   ~WakeTimer();
   WakeTimer(const WakeTimer&) = delete;
   WakeTimer& operator=(const WakeTimer&) = delete;
+  WakeTimer(WakeTimer&&) = delete;
+  WakeTimer& operator=(WakeTimer&&) = delete;
 
   /// Makes the timer fire at `at` (at once when it has passed) unless it is set to fire earlier.
   /// Loop thread.

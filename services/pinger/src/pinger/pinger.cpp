@@ -17,9 +17,9 @@ constexpr char kLog[] = "pinger";
 Pinger::Pinger(coap::Context& context, coap::Client& client, PingerOptions options,
                LivenessSink sink)
     : client_(client),
-      options_(options),
+      options_(std::move(options)),
       sink_(std::move(sink)),
-      schedule_(options.policy),
+      schedule_(options_.policy),
       wake_(context, [this] { Pump(); }) {}
 
 Pinger::~Pinger() {

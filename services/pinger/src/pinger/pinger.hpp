@@ -54,6 +54,8 @@ class Pinger final : public devices::DeviceListener {
   ~Pinger() override;
   Pinger(const Pinger&) = delete;
   Pinger& operator=(const Pinger&) = delete;
+  Pinger(Pinger&&) = delete;
+  Pinger& operator=(Pinger&&) = delete;
 
   /// The device showed it is alive (seen on the bus): it need not be pinged at its next slot.
   void NoteAlive(const std::string& device_id);
