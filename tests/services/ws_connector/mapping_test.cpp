@@ -52,6 +52,17 @@ TEST(MappingTest, OnlyConnectedDevicesAreListed) {
   EXPECT_FALSE(IsPlatformListed(device));
 }
 
+TEST(MappingTest, MissingTypeFallsBackToTheDefaultType) {
+  auto device = MakeDevice();
+  device.endpoint_type.clear();
+  EXPECT_FALSE(HasPlatformType(device, ""));
+  EXPECT_TRUE(HasPlatformType(device, "iot#default"));
+  EXPECT_EQ(ToPlatformDevice(device, "iot#default").type, "iot#default");
+  // The registration's own et wins over the default.
+  EXPECT_EQ(ToPlatformDevice(MakeDevice(), "iot#default").type,
+            "iot#40c41048-3910-468f-ae74-7425dde90963");
+}
+
 TEST(MappingTest, EventCarriesMetadataAndDataAsStrings) {
   events::ObservedData data;
   data.device_id = "1";

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -181,10 +182,12 @@ class WsConnectorTest : public ::testing::Test {
     return future.get();
   }
 
-  // Registers `ep` (et = a platform type, sector "s1"); returns the registration location.
-  std::string Register(const std::string& ep) {
+  // Registers `ep` (et = a platform type unless `et` says otherwise, sector "s1"); returns the
+  // registration location.
+  std::string Register(const std::string& ep, const std::string& et = "iot%23type-1") {
     auto response = SendRd(coap::Method::kPost,
-                           "/rd?ep=" + ep + "&d=s1&et=iot%23type-1&base=coap://127.0.0.1:9&lt=3600",
+                           "/rd?ep=" + ep + "&d=s1" + (et.empty() ? "" : "&et=" + et) +
+                               "&base=coap://127.0.0.1:9&lt=3600",
                            "</sensors/temp>;obs,</actuators/led>");
     EXPECT_TRUE(response.ok());
     if (!response.ok() || response->code != coap::Code::kCreated) {
@@ -601,6 +604,99 @@ TEST_F(WsConnectorTest, WorksWithThePlatformSimulator) {
       },
       kWait))
       << Logs();
+}
+
+// The devices the simulator listens to, by name, with their iot_type.
+std::map<std::string, std::string> ListenedDevices(
+    const platform_sim::test::PlatformSimProcess& sim) {
+  std::map<std::string, std::string> listened;
+  const auto state = sim.Get("/api/state");
+  if (state.IsObject()) {
+    for (const auto& device : state["devices"].GetArray()) {
+      if (device["listened"].GetBool()) {
+        listened[device["name"].GetString()] = device["iot_type"].GetString();
+      }
+    }
+  }
+  return listened;
+}
+
+// A device without et (the platform answers 500 "empty iot_type") and one of a type the platform
+// does not know are left out; all the others are synced, and COAPGW_DEFAULT_DEVICE_TYPE gives the
+// typeless one a type.
+TEST_F(WsConnectorTest, DevicesWithoutATypeOrRefusedByThePlatformDoNotFailTheSync) {
+  ws::test::TempDir dir;
+  const std::string types = dir.path() + "/types.json";
+  {
+    std::ofstream file(types);
+    file << R"([{"id":"iot#type-1"}])";
+  }
+  platform_sim::test::PlatformSimProcess sim(
+      {"--platform-sim-device-types=" + types, "--platform-sim-strict-types=true"});
+  ASSERT_FALSE(Register("node-typed").empty());
+  ASSERT_FALSE(Register("node-untyped", "").empty());
+  ASSERT_FALSE(Register("node-badtype", "iot%23nobody-knows").empty());
+  const std::map<std::string, std::string> sim_env = {{"COAPGW_PLATFORM_URL", sim.url()},
+                                                      {"COAPGW_PLATFORM_USER", "demo"},
+                                                      {"COAPGW_PLATFORM_PASSWORD", "demo"}};
+  StartConnector(sim_env);
+  EXPECT_EQ(ListenedDevices(sim),
+            (std::map<std::string, std::string>{{"node-typed", "iot#type-1"}}))
+      << Logs();
+  EXPECT_NE(connector_->Stderr().find("registered without et"), std::string::npos) << Logs();
+  EXPECT_NE(connector_->Stderr().find("device refused by the platform; left out of the sync"),
+            std::string::npos)
+      << Logs();
+  // The platform's hash covers exactly what it accepted.
+  const auto state = sim.Get("/api/state");
+  ASSERT_TRUE(state.IsObject() && state["gateways"].Size() == 1);
+  std::string typed_uri;
+  for (const auto& device : state["devices"].GetArray()) {
+    if (device["name"] == "node-typed") {
+      typed_uri = device["uri"].GetString();
+    }
+  }
+  EXPECT_STREQ(
+      state["gateways"][0]["hash"].GetString(),
+      ws::platform::GatewayHashOf(
+          {ws::platform::HashedDevice{typed_uri, "iot#type-1", "node-typed", {{"d", "s1"}}}})
+          .c_str());
+
+  ASSERT_EQ(connector_->Stop(SIGTERM, milliseconds(5000)), std::optional<int>(0)) << Logs();
+  auto with_default = sim_env;
+  with_default["COAPGW_DEFAULT_DEVICE_TYPE"] = "iot#type-1";
+  StartConnector(with_default);
+  EXPECT_EQ(ListenedDevices(sim),
+            (std::map<std::string, std::string>{{"node-typed", "iot#type-1"},
+                                                {"node-untyped", "iot#type-1"}}))
+      << Logs();
+}
+
+// wss://: the platform's self-signed certificate is trusted through COAPGW_WS_CA_FILE; without it
+// the connection is refused, the log names the certificate problem, and no handshake is sent.
+// (The simulator's control API is https then too, so the connector's own view is checked.)
+TEST_F(WsConnectorTest, WssNeedsTheCaFileAndNamesTheCertificateProblemWithoutIt) {
+  ws::test::TempDir dir;
+  const auto cert = ws::test::MakeSelfSignedCert(dir.path(), "platform", "IP:127.0.0.1");
+  platform_sim::test::PlatformSimProcess sim(
+      {"--platform-sim-tls-cert=" + cert.cert, "--platform-sim-tls-key=" + cert.key});
+  ASSERT_EQ(sim.url().rfind("wss://", 0), 0U);
+  const std::map<std::string, std::string> sim_env = {{"COAPGW_PLATFORM_URL", sim.url()},
+                                                      {"COAPGW_PLATFORM_USER", "demo"},
+                                                      {"COAPGW_PLATFORM_PASSWORD", "demo"}};
+  StartConnector(sim_env, false);
+  ASSERT_TRUE(connector_->WaitForStderr(
+      "TLS handshake failed: certificate verification: self-signed certificate", kWait))
+      << Logs();
+  EXPECT_TRUE(NotReady());
+  EXPECT_EQ(connector_->Stderr().find("state=handshake"), std::string::npos) << Logs();
+  ASSERT_EQ(connector_->Stop(SIGTERM, milliseconds(5000)), std::optional<int>(0)) << Logs();
+
+  auto trusted = sim_env;
+  trusted["COAPGW_WS_CA_FILE"] = cert.cert;
+  StartConnector(trusted);  // ready: handshake and device sync done over wss://
+  EXPECT_NE(connector_->Stderr().find("state=ready"), std::string::npos);
+  EXPECT_EQ(connector_->Stderr().find("certificate verification"), std::string::npos);
 }
 
 TEST(WsConnectorBinaryTest, RequiresThePlatformUrlAndExplainsHelp) {

@@ -290,13 +290,27 @@ void Connector::OnSynced(size_t devices) {
   }
 }
 
+bool Connector::Listable(const events::Device& device) const {
+  if (!IsPlatformListed(device)) {
+    return false;
+  }
+  if (!HasPlatformType(device, options_.default_device_type)) {
+    log::Warn(kComponent,
+              "device left off the platform: it registered without et and "
+              "COAPGW_DEFAULT_DEVICE_TYPE is not set",
+              {{"device", device.device_id}, {"ep", device.endpoint}});
+    return false;
+  }
+  return true;
+}
+
 void Connector::StartSync() {
-  std::map<std::string, platform::HashedDevice> local;
+  auto local = std::make_shared<std::map<std::string, platform::HashedDevice>>();
   std::vector<platform::HashedDevice> listed;
   for (const auto& [id, device] : mirror_->devices()) {
-    if (IsPlatformListed(device)) {
-      local[id] = ToPlatformDevice(device);
-      listed.push_back(local[id]);
+    if (Listable(device)) {
+      (*local)[id] = ToPlatformDevice(device, options_.default_device_type);
+      listed.push_back((*local)[id]);
     }
   }
   // The sync covers the mirror as it is now; later changes are applied on top. Deletions the
@@ -306,7 +320,7 @@ void Connector::StartSync() {
   }
   const std::string local_hash = platform::GatewayHashOf(listed);
   if (local_hash == remote_hash_) {
-    platform_devices_ = std::move(local);
+    platform_devices_ = std::move(*local);
     BecomeReady();
     return;
   }
@@ -315,29 +329,46 @@ void Connector::StartSync() {
                                          local_hash + " (platform: \"" + remote_hash_ + "\")");
   auto steps = std::make_shared<std::deque<std::pair<std::string, std::string>>>();
   steps->emplace_back("clear", "null");
-  for (const auto& [id, device] : local) {
-    steps->emplace_back("put", PutPayload(device));
+  for (const auto& [id, device] : *local) {
+    steps->emplace_back(id, PutPayload(device));
   }
-  steps->emplace_back("commit", platform::JsonQuote(local_hash));
   SyncStep(std::move(steps), std::move(local));
 }
 
+// `steps`: ("clear", payload) first, then (device id, put payload). A refused put leaves that
+// device out (logged) and the sync goes on: one bad device must not keep all others off the
+// platform. The commit carries the hash of what the platform accepted; if that differs from the
+// RD's, the next connection simply syncs again.
 void Connector::SyncStep(std::shared_ptr<std::deque<std::pair<std::string, std::string>>> steps,
-                         std::map<std::string, platform::HashedDevice> local) {
+                         std::shared_ptr<std::map<std::string, platform::HashedDevice>> local) {
   if (steps->empty()) {
-    platform_devices_ = std::move(local);
-    BecomeReady();
+    platform_devices_ = std::move(*local);
+    Send("commit", platform::JsonQuote(CommitHash()), [this](int status, const std::string&) {
+      if (status != 200) {
+        Fail("device sync failed at commit");
+        return;
+      }
+      BecomeReady();
+    });
     return;
   }
-  auto [handler, payload] = steps->front();
+  auto [key, payload] = steps->front();
   steps->pop_front();
-  Send(handler, payload, [this, steps, local, handler = handler](int status, const std::string&) {
-    if (status != 200) {
-      Fail("device sync failed at " + handler);
-      return;
-    }
-    SyncStep(steps, local);
-  });
+  const bool clear = key == "clear";
+  Send(clear ? "clear" : "put", payload,
+       [this, steps, local, clear, id = key](int status, const std::string& reply) {
+         if (status != 200 && clear) {
+           Fail("device sync failed at clear");
+           return;
+         }
+         if (status != 200) {
+           log::Warn(
+               kComponent, "device refused by the platform; left out of the sync",
+               {{"device", id}, {"status", std::to_string(status)}, {"reply", Truncated(reply)}});
+           local->erase(id);
+         }
+         SyncStep(steps, local);
+       });
 }
 
 void Connector::BecomeReady() {
@@ -405,8 +436,8 @@ bool Connector::PumpDevice() {
     dirty_.erase(dirty_.begin());
     const events::Device* device = mirror_ != nullptr ? mirror_->Find(id) : nullptr;
     const auto on_platform = platform_devices_.find(id);
-    if (device != nullptr && IsPlatformListed(*device)) {
-      platform::HashedDevice wanted = ToPlatformDevice(*device);
+    if (device != nullptr && Listable(*device)) {
+      platform::HashedDevice wanted = ToPlatformDevice(*device, options_.default_device_type);
       if (!force && on_platform != platform_devices_.end() &&
           platform::DeviceHash(on_platform->second) == platform::DeviceHash(wanted)) {
         continue;

@@ -39,7 +39,8 @@ struct ConnectorOptions {
   std::string platform_url;  // ws://… or wss://…
   std::string user;
   std::string password;
-  std::string gateway_id;  // COAPGW_GATEWAY_ID: used when none is persisted yet
+  std::string gateway_id;           // COAPGW_GATEWAY_ID: used when none is persisted yet
+  std::string default_device_type;  // COAPGW_DEFAULT_DEVICE_TYPE: iot_type of devices without et
   Millis request_timeout{10'000};
   Millis handshake_timeout{20'000};
   Millis command_timeout{10'000};
@@ -132,7 +133,8 @@ class Connector final : public devices::DeviceListener {
   void OnHandshake(const ws::platform::Envelope& envelope);
   void StartSync();
   void SyncStep(std::shared_ptr<std::deque<std::pair<std::string, std::string>>> steps,
-                std::map<std::string, ws::platform::HashedDevice> local);
+                std::shared_ptr<std::map<std::string, ws::platform::HashedDevice>> local);
+  bool Listable(const events::Device& device) const;
   void BecomeReady();
   void OnCommand(const ws::platform::Envelope& envelope);
   void Respond(const std::string& command_payload, std::string_view code,

@@ -45,10 +45,11 @@ std::optional<uint16_t> SmallUint(const rapidjson::Value& object, const char* ke
 
 }  // namespace
 
-ws::platform::HashedDevice ToPlatformDevice(const events::Device& device) {
+ws::platform::HashedDevice ToPlatformDevice(const events::Device& device,
+                                            const std::string& default_type) {
   ws::platform::HashedDevice out;
   out.id = device.device_id;
-  out.type = device.endpoint_type;
+  out.type = device.endpoint_type.empty() ? default_type : device.endpoint_type;
   out.name = device.endpoint;
   if (IsTagPart(device.sector)) {
     out.tags.emplace_back("d", device.sector);
@@ -58,6 +59,10 @@ ws::platform::HashedDevice ToPlatformDevice(const events::Device& device) {
 
 bool IsPlatformListed(const events::Device& device) {
   return device.status == events::DeviceStatus::kConnected;
+}
+
+bool HasPlatformType(const events::Device& device, const std::string& default_type) {
+  return !device.endpoint_type.empty() || !default_type.empty();
 }
 
 std::string PutPayload(const ws::platform::HashedDevice& device) {

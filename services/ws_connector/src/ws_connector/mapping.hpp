@@ -13,13 +13,19 @@
 
 namespace coapgw::ws_connector {
 
-/// The platform device of an RD device: uri = device_id, name = ep, iot_type = et, tags
-/// ["d:<sector>"] when the sector is set and is a valid tag value (no ':' or ';').
-ws::platform::HashedDevice ToPlatformDevice(const events::Device& device);
+/// The platform device of an RD device: uri = device_id, name = ep, iot_type = et (or
+/// `default_type` when the registration has no et), tags ["d:<sector>"] when the sector is set
+/// and is a valid tag value (no ':' or ';').
+ws::platform::HashedDevice ToPlatformDevice(const events::Device& device,
+                                            const std::string& default_type = "");
 
 /// True when the device belongs on the platform as a listened device (status 1). Disconnected
 /// devices are `disconnect`ed and are neither `put` nor covered by the gateway hash.
 bool IsPlatformListed(const events::Device& device);
+
+/// True when the device has a platform type: its et, else `default_type`. A device without one
+/// cannot be `put` (the platform answers 500 "empty iot_type") and is left out.
+bool HasPlatformType(const events::Device& device, const std::string& default_type);
 
 /// The `put` payload {"uri","name","iot_type","tags":["k:v"]}.
 std::string PutPayload(const ws::platform::HashedDevice& device);

@@ -57,6 +57,7 @@ Config LoadConfig(const Settings& settings) {
   options.user = settings.String("COAPGW_PLATFORM_USER");
   options.password = settings.String("COAPGW_PLATFORM_PASSWORD");
   options.gateway_id = settings.String("COAPGW_GATEWAY_ID");
+  options.default_device_type = settings.String("COAPGW_DEFAULT_DEVICE_TYPE");
   options.command_timeout =
       CheckedDuration(settings, "COAPGW_COMMAND_TIMEOUT", Millis(10), Millis(3'600'000));
   options.request_timeout =
@@ -103,6 +104,10 @@ void AddSettings(Settings& settings) {
   settings.Add({"COAPGW_GATEWAY_ID",
                 "gateway id to ask for when none is persisted yet; empty: the platform assigns "
                 "one, which is persisted (wsc_gateway) and reused",
+                ""});
+  settings.Add({"COAPGW_DEFAULT_DEVICE_TYPE",
+                "platform device type (iot_type) of devices that registered without et; empty: "
+                "such devices are left off the platform (logged)",
                 ""});
   settings.Add({"COAPGW_DATABASE_URL",
                 "PostgreSQL (libpq URI) for the gateway id and the outbox (tables wsc_*)", "",
