@@ -1,0 +1,60 @@
+#pragma once
+
+// Multicast resource discovery (RFC 7252 §8.1, RFC 6690 §4): one NON request (normally
+// GET /.well-known/core) to a group such as All-CoAP-Nodes (224.0.1.187, ff02::fd, ff05::fd) or
+// to one unicast address, sent from a plain UDP socket of its own, and every response that
+// arrives within a window, one per responder. Responders answer after their Leisure (RFC 7252
+// §8.2: up to 5 s by default), so the window should be longer than that.
+//
+// Blocking: Probe runs on the calling thread (not on a Context loop) and returns when the window
+// has passed or `cancelled` says so. A response longer than one datagram arrives as its first
+// Block2 block (RFC 7959 §2.8 multicast): `truncated` tells the caller to fetch the rest by
+// unicast (coap::Client does block-wise transfers).
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coapgw/coap/message.hpp"
+#include "coapgw/common/duration.hpp"
+#include "coapgw/common/result.hpp"
+
+namespace coapgw::coap {
+
+/// What to send where, and how long and how much to listen.
+struct ProbeRequest {
+  Address target;         // a group ("224.0.1.187", port 5683) or a unicast address
+  std::string interface;  // outgoing interface for a group (e.g. "eth1"); empty: the kernel's
+  std::vector<std::string> path = {".well-known", "core"};  // Uri-Path segments
+  std::vector<std::string> query;                           // Uri-Query items ("rt=core.rd*")
+  Millis window{6000};                                      // how long responses are collected
+  size_t max_responses = 256;  // responders beyond this are counted in `dropped`, not returned
+  uint8_t hops = 1;            // IP TTL / IPv6 hop limit for a group (1: the local link only)
+};
+
+/// One responder's answer.
+struct ProbeResponse {
+  Address from;
+  Code code = Code::kEmpty;
+  std::optional<uint16_t> content_format;
+  std::string payload;
+  bool truncated = false;  // Block2 with More: `payload` is only the first block
+};
+
+/// Everything a probe collected.
+struct ProbeResult {
+  std::vector<ProbeResponse> responses;  // in arrival order, one per source address
+  size_t dropped = 0;    // responses beyond max_responses (and repeats from one responder)
+  size_t malformed = 0;  // datagrams that were not a CoAP response to the probe
+};
+
+/// Sends `request` and collects responses for request.window (or until `cancelled` returns true;
+/// it is asked every 100 ms). kInvalidArgument for a bad interface or path, kUnavailable when the
+/// socket cannot be made or the datagram cannot be sent.
+Result<ProbeResult> Probe(const ProbeRequest& request,
+                          const std::function<bool()>& cancelled = nullptr);
+
+}  // namespace coapgw::coap
