@@ -1,5 +1,6 @@
 #include "rd/directory.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -272,6 +273,57 @@ TEST_F(DirectoryTest, RefreshBeforeExpiryExtendsTheRegistration) {
   EXPECT_EQ(index_.size(), 1U);
   now_ += seconds(3);
   EXPECT_EQ(directory_->ExpireDue(now_), 1U);
+}
+
+// RFC 9176 §5.3.1: an update of a registration that no longer exists is 4.04 and the endpoint
+// registers again. A lifetime that ended counts as expired even before the sweep has run.
+TEST_F(DirectoryTest, AnUpdateAfterTheLifetimeEndedIsNotFoundAndTheEndpointRegistersAgain) {
+  const Reply created = Register("ep=n&lt=10", "</a>");
+  const int64_t key = KeyOf(created);
+  const std::string device_id = index_.Find(key)->device_id;
+  now_ += seconds(11);  // no sweep yet
+  const Reply update =
+      Call([&](ReplyFn r) { directory_->Update(key, Node(), Query("lt=60"), std::move(r)); });
+  EXPECT_EQ(update.code, 404);
+  EXPECT_EQ(index_.Find(key), nullptr);
+  EXPECT_EQ(store_.saved.count(key), 0U) << "the expired row is deleted";
+  ASSERT_FALSE(sink_.events.empty());
+  EXPECT_EQ(sink_.events.back().topic, "rd.device.expired");
+  EXPECT_EQ(directory_->ExpireDue(now_), 0U) << "expired once";
+  EXPECT_EQ(Call([&](ReplyFn r) { directory_->Update(key, Node(), {}, std::move(r)); }).code, 404);
+
+  const Reply again = Register("ep=n", "</a>");
+  EXPECT_EQ(again.code, 201);
+  EXPECT_EQ(again.location, created.location);
+  EXPECT_EQ(index_.Find(key)->device_id, device_id);
+  EXPECT_EQ(sink_.events.back().topic, "rd.device.registered");
+  EXPECT_EQ(Call([&](ReplyFn r) { directory_->Update(key, Node(), {}, std::move(r)); }).code, 204);
+}
+
+// A lifetime that ends while a refresh of it is being written: the refresh decides. Expiring
+// there would delete the row the refresh just committed while the index kept the registration.
+TEST_F(DirectoryTest, ExpiryWaitsForARefreshInFlight) {
+  const Reply created = Register("ep=n&lt=10", "</a>");
+  const int64_t key = KeyOf(created);
+  now_ += seconds(9);
+  std::optional<Reply> refreshed;
+  directory_->Update(key, Node(), {}, [&](Reply reply) { refreshed = std::move(reply); });
+  ASSERT_FALSE(refreshed.has_value()) << "the write is still in flight";
+  now_ += seconds(2);  // the old lifetime ends meanwhile
+  EXPECT_EQ(directory_->ExpireDue(now_), 0U);
+  RunPosted();
+  ASSERT_TRUE(refreshed.has_value());
+  EXPECT_EQ(refreshed->code, 204);
+  ASSERT_NE(index_.Find(key), nullptr);
+  EXPECT_EQ(store_.saved.count(key), 1U) << "the refreshed row stays";
+  EXPECT_EQ(sink_.events.back().topic, "rd.device.updated");
+  EXPECT_EQ(directory_->ExpireDue(now_), 0U);
+  now_ += seconds(7);  // 18 s: the refreshed lifetime (from 9 s) runs to 19 s
+  EXPECT_EQ(directory_->ExpireDue(now_), 0U);
+  now_ += seconds(2);
+  EXPECT_EQ(directory_->ExpireDue(now_), 1U);
+  RunPosted();
+  EXPECT_EQ(store_.saved.count(key), 0U);
 }
 
 TEST_F(DirectoryTest, LoadExpiresWhatEndedWhileDown) {

@@ -2,7 +2,10 @@
 
 #include <limits>
 #include <memory>
+#include <utility>
+#include <vector>
 
+#include "coapgw/coap/uri.hpp"
 #include "coapgw/common/log.hpp"
 #include "coapgw/events/codec.hpp"
 #include "coapgw/linkformat/resolve_links.hpp"
@@ -167,6 +170,9 @@ std::string Requester::ImplicitBase() const {
 }
 
 std::string Requester::Owner(bool include_port) const {
+  if (discovery) {
+    return kDiscoveryOwner;
+  }
   if (!identity.empty()) {
     return "id:" + identity;
   }
@@ -198,6 +204,12 @@ void Directory::Load(StoredState state) {
 }
 
 bool Directory::MayModify(const Registration& registration, const Requester& requester) const {
+  if (registration.owner == kDiscoveryOwner && !requester.discovery) {
+    // Discovery only vouches for the address that answered: the device there may take over.
+    auto base = coap::ParseUri(registration.base);
+    return options_.policy == Policy::kOpen ||
+           (base.ok() && base->endpoint.host == requester.ip);
+  }
   switch (options_.policy) {
     case Policy::kOpen:
       return true;
@@ -395,6 +407,12 @@ const Registration* Directory::CurrentIfAllowed(int64_t key, const NameKey& name
                                                 const Requester& requester, const ReplyFn& reply) {
   // Looked up again: the registration may have changed or gone while the request waited its turn.
   const Registration* current = index_.Find(key);
+  if (current != nullptr && current->expires_at <= clock_()) {
+    // Its lifetime ended before the sweep noticed: it is expired now (RFC 9176 §5.3: the
+    // endpoint registers again). The row's removal queues behind this request's turn.
+    Expire(key);
+    current = nullptr;
+  }
   if (current == nullptr) {
     Release(name);
     reply(Error(404, "no registration at /rd/" + std::to_string(key)));
@@ -542,17 +560,26 @@ void Directory::Announce(const Registration* before, const Registration& after) 
 
 size_t Directory::ExpireDue(TimePoint now) {
   size_t expired = 0;
+  std::vector<std::pair<TimePoint, int64_t>> postponed;
   while (!expiries_.empty() && expiries_.begin()->first <= now) {
-    const auto [when, key] = *expiries_.begin();
+    const auto entry = *expiries_.begin();
     expiries_.erase(expiries_.begin());
-    const Registration* registration = index_.Find(key);
+    const Registration* registration = index_.Find(entry.second);
     // Entries are not removed when a registration is refreshed; a stale one is skipped here.
-    if (registration == nullptr || registration->expires_at != when) {
+    if (registration == nullptr || registration->expires_at != entry.first) {
       continue;
     }
-    Expire(key);
+    // A write for this name is in flight (a refresh, a re-registration, a removal, a status
+    // change). Expiring now would queue the row's deletion behind that write and undo a refresh
+    // that committed: its outcome decides, and a later sweep looks again.
+    if (busy_.count(NameKey{registration->sector, registration->ep}) != 0) {
+      postponed.push_back(entry);
+      continue;
+    }
+    Expire(entry.second);
     ++expired;
   }
+  expiries_.insert(postponed.begin(), postponed.end());
   return expired;
 }
 
