@@ -321,5 +321,35 @@ TEST_F(ConfigurationDocTest, EveryCoapgwNameOnThePageExists) {
   }
 }
 
+// The other operator pages name settings too: each name must be one a binary has, or one of
+// configuration.md's "Other environment variables".
+TEST_F(ConfigurationDocTest, EveryCoapgwNameOnTheOtherOperatorPagesExists) {
+  std::set<std::string> known;
+  for (const auto& [binary, settings] : *helps_) {
+    for (const auto& setting : settings) {
+      known.insert(setting.env);
+    }
+  }
+  for (const auto& [name, line] : page_->names_for_scripts) {
+    known.insert(name);
+  }
+  const std::regex name_pattern("COAPGW_[A-Z0-9_]+");
+  for (const char* page :
+       {"docs/getting-started.md", "docs/operations.md", "docs/troubleshooting.md"}) {
+    const std::string text = ReadFile(test::SourcePath(page));
+    ASSERT_FALSE(text.empty()) << "cannot read " << test::SourcePath(page);
+    const auto lines = Lines(text);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      for (std::sregex_iterator it(lines[i].begin(), lines[i].end(), name_pattern), end; it != end;
+           ++it) {
+        EXPECT_TRUE(known.count(it->str()) != 0)
+            << page << ":" << i + 1 << ": " << it->str()
+            << " is neither printed by a binary's --help nor listed in " << kDoc << " (\"## "
+            << kScriptsSection << "\"). Update " << page << " or " << kDoc;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace coapgw
