@@ -5,6 +5,8 @@
 // conditions have health checks, the RD publishes UDP 5683, PostgreSQL keeps a volume.
 //   node compose_check.mjs --source DIR --bin DIR
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { Checks, checkSettingNames, findTool, hostPort, parseArgs, skip } from "./common.mjs";
@@ -18,11 +20,17 @@ if (!dockerCompose) {
 }
 const checks = new Checks("deploy.compose");
 const file = join(args.source, "docker-compose.yml");
+const scratch = mkdtempSync(join(tmpdir(), "coapgw-compose-"));
+process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+const emptyEnv = join(scratch, "empty.env");
+writeFileSync(emptyEnv, "");
 
 /** Runs docker-compose on the project's file; returns {status, output}. */
 function compose(...extra) {
   try {
-    const output = execFileSync(dockerCompose, ["-f", file, ...extra], {
+    // An empty env file: a .env of the checkout must not change what is checked.
+    const options = ["--env-file", emptyEnv, "-f", file];
+    const output = execFileSync(dockerCompose, [...options, ...extra], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
     });
