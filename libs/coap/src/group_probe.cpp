@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -76,31 +78,40 @@ struct Target {
   sockaddr_storage storage{};
   socklen_t length = 0;
   bool multicast = false;
+  Family family = Family::kIpv4;
+  unsigned interface_index = 0;
 };
 
-Result<Target> MakeTarget(const ProbeRequest& request, unsigned interface_index) {
+Result<Target> MakeTarget(const ProbeTarget& probe_target) {
   Target target;
-  if (request.target.family == Family::kIpv4) {
+  target.family = probe_target.address.family;
+  if (!probe_target.interface.empty()) {
+    target.interface_index = if_nametoindex(probe_target.interface.c_str());
+    if (target.interface_index == 0) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "no network interface '" + probe_target.interface + "'");
+    }
+  }
+  const Address& address = probe_target.address;
+  if (address.family == Family::kIpv4) {
     auto* v4 = reinterpret_cast<sockaddr_in*>(&target.storage);
     v4->sin_family = AF_INET;
-    v4->sin_port = htons(request.target.port);
-    if (inet_pton(AF_INET, request.target.ip.c_str(), &v4->sin_addr) != 1) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "'" + request.target.ip + "' is not an IPv4 address");
+    v4->sin_port = htons(address.port);
+    if (inet_pton(AF_INET, address.ip.c_str(), &v4->sin_addr) != 1) {
+      return MakeError(ErrorCode::kInvalidArgument, "'" + address.ip + "' is not an IPv4 address");
     }
     target.multicast = IN_MULTICAST(ntohl(v4->sin_addr.s_addr));
     target.length = sizeof(sockaddr_in);
   } else {
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&target.storage);
     v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(request.target.port);
-    if (inet_pton(AF_INET6, request.target.ip.c_str(), &v6->sin6_addr) != 1) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "'" + request.target.ip + "' is not an IPv6 address");
+    v6->sin6_port = htons(address.port);
+    if (inet_pton(AF_INET6, address.ip.c_str(), &v6->sin6_addr) != 1) {
+      return MakeError(ErrorCode::kInvalidArgument, "'" + address.ip + "' is not an IPv6 address");
     }
     target.multicast = IN6_IS_ADDR_MULTICAST(&v6->sin6_addr);
     if (IN6_IS_ADDR_MC_LINKLOCAL(&v6->sin6_addr) || IN6_IS_ADDR_LINKLOCAL(&v6->sin6_addr)) {
-      v6->sin6_scope_id = interface_index;
+      v6->sin6_scope_id = target.interface_index;
     }
     target.length = sizeof(sockaddr_in6);
   }
@@ -195,85 +206,109 @@ std::optional<ProbeResponse> DecodeResponse(const uint8_t* data, size_t length,
 
 Result<ProbeResult> Probe(const ProbeRequest& request, const std::function<bool()>& cancelled) {
   coap_startup();
-  unsigned interface_index = 0;
-  if (!request.interface.empty()) {
-    interface_index = if_nametoindex(request.interface.c_str());
-    if (interface_index == 0) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "no network interface '" + request.interface + "'");
+  std::vector<Target> targets;
+  for (const auto& probe_target : request.targets) {
+    Result<Target> target = MakeTarget(probe_target);
+    if (!target.ok()) {
+      return target.error();
     }
+    targets.push_back(*target);
   }
-  const Result<Target> made = MakeTarget(request, interface_index);
-  if (!made.ok()) {
-    return made.error();
-  }
-  const Target& target = *made;
   std::random_device random;
-  const auto message_id = static_cast<uint16_t>(random());
+  auto message_id = static_cast<uint16_t>(random());
   std::string token(8, '\0');
   for (char& byte : token) {
     byte = static_cast<char>(random() & 0xFFU);
   }
-  const Result<std::string> encoded = EncodeRequest(request, message_id, token);
-  if (!encoded.ok()) {
-    return encoded.error();
-  }
-  const std::string& datagram = *encoded;
-
-  const int family = request.target.family == Family::kIpv4 ? AF_INET : AF_INET6;
-  Socket socket_fd(socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (socket_fd.fd() < 0) {
-    return MakeError(ErrorCode::kUnavailable, "socket: " + detail::ErrnoText(errno));
-  }
-  if (target.multicast) {
-    const Status set =
-        SetMulticastOptions(socket_fd.fd(), request.target.family, interface_index, request.hops);
-    if (!set.ok()) {
-      return set.error();
+  // One socket per family and outgoing interface, made before anything is sent.
+  std::map<std::pair<Family, unsigned>, std::unique_ptr<Socket>> sockets;
+  for (const Target& target : targets) {
+    auto& slot = sockets[{target.family, target.multicast ? target.interface_index : 0U}];
+    if (slot) {
+      continue;
+    }
+    slot = std::make_unique<Socket>(
+        socket(target.family == Family::kIpv4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (slot->fd() < 0) {
+      return MakeError(ErrorCode::kUnavailable, "socket: " + detail::ErrnoText(errno));
+    }
+    if (target.multicast) {
+      const Status set =
+          SetMulticastOptions(slot->fd(), target.family, target.interface_index, request.hops);
+      if (!set.ok()) {
+        return set.error();
+      }
     }
   }
-  if (sendto(socket_fd.fd(), datagram.data(), datagram.size(), 0,
-             reinterpret_cast<const sockaddr*>(&target.storage), target.length) < 0) {
-    return MakeError(ErrorCode::kUnavailable,
-                     "send to " + request.target.ToString() + ": " + detail::ErrnoText(errno));
+  std::vector<pollfd> waiting;
+  for (const auto& entry : sockets) {
+    waiting.push_back(pollfd{entry.second->fd(), POLLIN, 0});
   }
 
   ProbeResult result;
   std::set<std::string> seen;
+  std::set<std::string> unicast_open;  // unicast targets that have not answered yet
   std::vector<uint8_t> buffer(kMaxDatagram);
-  const auto deadline = std::chrono::steady_clock::now() + request.window;
+  size_t next = 0;
+  auto next_send = std::chrono::steady_clock::now();
+  auto deadline = next_send + request.window;
   for (;;) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline || (cancelled && cancelled())) {
+    auto now = std::chrono::steady_clock::now();
+    while (next < targets.size() && now >= next_send) {
+      const Target& target = targets[next];
+      const Result<std::string> datagram = EncodeRequest(request, message_id++, token);
+      if (!datagram.ok()) {
+        return datagram.error();
+      }
+      const int fd = sockets[{target.family, target.multicast ? target.interface_index : 0U}]->fd();
+      if (sendto(fd, datagram->data(), datagram->size(), 0,
+                 reinterpret_cast<const sockaddr*>(&target.storage), target.length) < 0) {
+        ++result.unsent;
+      } else if (!target.multicast) {
+        unicast_open.insert(request.targets[next].address.ip);
+      }
+      ++next;
+      next_send = now + request.send_interval;
+      deadline = now + request.window;
+    }
+    const bool all_answered = next == targets.size() && unicast_open.empty() &&
+                              std::none_of(targets.begin(), targets.end(),
+                                           [](const Target& target) { return target.multicast; });
+    if (now >= deadline || all_answered || (cancelled && cancelled())) {
       break;
     }
-    const auto left = std::chrono::duration_cast<Millis>(deadline - now) + Millis(1);
-    pollfd waiting{socket_fd.fd(), POLLIN, 0};
-    const int ready = poll(&waiting, 1, static_cast<int>(std::min(left, kCancelCheck).count()));
-    if (ready <= 0) {
-      continue;  // timeout slice, or EINTR
+    auto wake = std::min(deadline, now + kCancelCheck);
+    if (next < targets.size()) {
+      wake = std::min(wake, next_send);
     }
-    sockaddr_storage from{};
-    socklen_t from_length = sizeof from;
-    const ssize_t received = recvfrom(socket_fd.fd(), buffer.data(), buffer.size(), 0,
-                                      reinterpret_cast<sockaddr*>(&from), &from_length);
-    if (received <= 0) {
-      continue;  // an ICMP error of a unicast probe, reported on the socket
+    const auto wait = std::chrono::duration_cast<Millis>(wake - now) + Millis(1);
+    if (poll(waiting.data(), waiting.size(), static_cast<int>(wait.count())) <= 0) {
+      continue;  // time to send, to look at the deadline, or EINTR
     }
-    auto response = DecodeResponse(buffer.data(), static_cast<size_t>(received), token,
-                                   socket_fd.fd(), from, from_length);
-    if (!response) {
-      ++result.malformed;
-      continue;
-    }
-    if (result.responses.size() >= request.max_responses ||
-        !seen.insert(response->from.ToString()).second) {
-      ++result.dropped;
-      continue;
-    }
-    result.responses.push_back(std::move(*response));
-    if (!target.multicast) {
-      break;  // one address answers once
+    for (pollfd& entry : waiting) {
+      if ((entry.revents & POLLIN) == 0) {
+        continue;
+      }
+      sockaddr_storage from{};
+      socklen_t from_length = sizeof from;
+      const ssize_t received = recvfrom(entry.fd, buffer.data(), buffer.size(), MSG_DONTWAIT,
+                                        reinterpret_cast<sockaddr*>(&from), &from_length);
+      if (received <= 0) {
+        continue;  // an ICMP error of a unicast request, reported on the socket
+      }
+      auto response = DecodeResponse(buffer.data(), static_cast<size_t>(received), token, entry.fd,
+                                     from, from_length);
+      if (!response) {
+        ++result.malformed;
+        continue;
+      }
+      unicast_open.erase(response->from.ip);
+      if (result.responses.size() >= request.max_responses ||
+          !seen.insert(response->from.ToString()).second) {
+        ++result.dropped;
+        continue;
+      }
+      result.responses.push_back(std::move(*response));
     }
   }
   return result;

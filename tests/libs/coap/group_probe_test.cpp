@@ -42,8 +42,7 @@ class GroupProbeTest : public CoapFixture {
 
   ProbeRequest To(const std::string& ip, const std::string& path) const {
     ProbeRequest request;
-    request.target = Address{Family::kIpv4, ip, address_.port};
-    request.interface = "lo";
+    request.targets = {ProbeTarget{Address{Family::kIpv4, ip, address_.port}, "lo"}};
     request.path = {path};
     request.window = std::chrono::milliseconds(500);
     return request;
@@ -72,17 +71,20 @@ TEST_F(GroupProbeTest, ALargeAnswerIsMarkedTruncated) {
   EXPECT_EQ(result->responses.front().payload.substr(0, 4), "LLLL");
 }
 
-TEST_F(GroupProbeTest, AUnicastProbeEndsWithItsAnswer) {
+TEST_F(GroupProbeTest, AUnicastSweepEndsWithItsAnswers) {
   ProbeRequest request = To("127.0.0.1", "small");
+  request.targets.push_back(ProbeTarget{Address{Family::kIpv4, "127.0.0.2", address_.port}, ""});
+  request.send_interval = std::chrono::milliseconds(20);
   request.window = std::chrono::milliseconds(60000);
   const auto start = std::chrono::steady_clock::now();
   auto result = Probe(request);
   ASSERT_TRUE(result.ok()) << result.error().message;
-  ASSERT_EQ(result->responses.size(), 1U);
-  EXPECT_EQ(result->responses.front().payload, "</s>;rt=\"x\"");
-  EXPECT_EQ(result->responses.front().from.ip, "127.0.0.1");
+  ASSERT_EQ(result->responses.size(), 2U);
+  EXPECT_EQ(result->responses[0].payload, "</s>;rt=\"x\"");
+  EXPECT_EQ(result->responses[0].from.ip, "127.0.0.1");
+  EXPECT_EQ(result->responses[1].from.ip, "127.0.0.2");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30))
-      << "the probe waited for its window after the only possible answer";
+      << "the probe waited for its window after every target answered";
 }
 
 TEST_F(GroupProbeTest, MaxResponsesDropsTheRest) {
@@ -106,7 +108,7 @@ TEST_F(GroupProbeTest, CancelEndsTheWindow) {
 
 TEST_F(GroupProbeTest, RefusesAnUnknownInterfaceAndABadAddress) {
   ProbeRequest request = To(kGroup, "small");
-  request.interface = "no-such-if0";
+  request.targets[0].interface = "no-such-if0";
   auto no_interface = Probe(request);
   ASSERT_FALSE(no_interface.ok());
   EXPECT_EQ(no_interface.error().code, ErrorCode::kInvalidArgument);

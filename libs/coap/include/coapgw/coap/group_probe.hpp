@@ -1,10 +1,11 @@
 #pragma once
 
 // Multicast resource discovery (RFC 7252 §8.1, RFC 6690 §4): one NON request (normally
-// GET /.well-known/core) to a group such as All-CoAP-Nodes (224.0.1.187, ff02::fd, ff05::fd) or
-// to one unicast address, sent from a plain UDP socket of its own, and every response that
-// arrives within a window, one per responder. Responders answer after their Leisure (RFC 7252
-// §8.2: up to 5 s by default), so the window should be longer than that.
+// GET /.well-known/core) to each of a few groups such as All-CoAP-Nodes (224.0.1.187, ff02::fd,
+// ff05::fd) on given interfaces, or to a list of unicast addresses at a bounded rate, sent from
+// plain UDP sockets of its own (one per family and interface), and every response that arrives
+// within a window after the last request, one per responder. Responders answer after their Leisure
+// (RFC 7252 §8.2: up to 5 s by default), so the window should be longer than that.
 //
 // Blocking: Probe runs on the calling thread (not on a Context loop) and returns when the window
 // has passed or `cancelled` says so. A response longer than one datagram arrives as its first
@@ -24,13 +25,19 @@
 
 namespace coapgw::coap {
 
+/// Where one request goes.
+struct ProbeTarget {
+  Address address;        // a group ("224.0.1.187", port 5683) or a unicast address
+  std::string interface;  // outgoing interface for a group (e.g. "eth1"); empty: the kernel's
+};
+
 /// What to send where, and how long and how much to listen.
 struct ProbeRequest {
-  Address target;         // a group ("224.0.1.187", port 5683) or a unicast address
-  std::string interface;  // outgoing interface for a group (e.g. "eth1"); empty: the kernel's
+  std::vector<ProbeTarget> targets;
+  Millis send_interval{0};  // between two requests (bounds the rate of a unicast sweep)
   std::vector<std::string> path = {".well-known", "core"};  // Uri-Path segments
   std::vector<std::string> query;                           // Uri-Query items ("rt=core.rd*")
-  Millis window{6000};                                      // how long responses are collected
+  Millis window{6000};         // how long responses are collected after the last request
   size_t max_responses = 256;  // responders beyond this are counted in `dropped`, not returned
   uint8_t hops = 1;            // IP TTL / IPv6 hop limit for a group (1: the local link only)
 };
@@ -49,11 +56,13 @@ struct ProbeResult {
   std::vector<ProbeResponse> responses;  // in arrival order, one per source address
   size_t dropped = 0;    // responses beyond max_responses (and repeats from one responder)
   size_t malformed = 0;  // datagrams that were not a CoAP response to the probe
+  size_t unsent = 0;     // requests the kernel refused (e.g. no route)
 };
 
-/// Sends `request` and collects responses for request.window (or until `cancelled` returns true;
-/// it is asked every 100 ms). kInvalidArgument for a bad interface or path, kUnavailable when the
-/// socket cannot be made or the datagram cannot be sent.
+/// Sends `request` and collects responses until request.window after the last request, until
+/// every target is unicast and has answered, or until `cancelled` returns true (asked every
+/// 100 ms). kInvalidArgument for a bad address, interface or path (before anything is sent),
+/// kUnavailable when a socket cannot be made. A request that cannot be sent is skipped.
 Result<ProbeResult> Probe(const ProbeRequest& request,
                           const std::function<bool()>& cancelled = nullptr);
 
