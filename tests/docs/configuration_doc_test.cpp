@@ -191,10 +191,11 @@ std::string ReadFile(const std::string& path) {
 class ConfigurationDocTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    page_ = new Page();
+    helps_ = new std::map<std::string, std::vector<HelpSetting>>();
     const std::string text = ReadFile(test::SourcePath(kDoc));
     ASSERT_FALSE(text.empty()) << "cannot read " << test::SourcePath(kDoc);
-    page_ = new Page(ParsePage(text));
-    helps_ = new std::map<std::string, std::vector<HelpSetting>>();
+    *page_ = ParsePage(text);
     for (const auto& binary : kBinaries) {
       const auto output = test::RunCommand(test::BinaryPath(binary) + " --help");
       ASSERT_EQ(output.exit_code, 0)
@@ -205,8 +206,10 @@ class ConfigurationDocTest : public ::testing::Test {
           << binary << " --help lists fewer settings than the common three:\n"
           << output.text;
     }
+    ready_ = true;
   }
   static void TearDownTestSuite() {
+    ready_ = false;
     delete page_;
     delete helps_;
     page_ = nullptr;
@@ -222,10 +225,16 @@ class ConfigurationDocTest : public ::testing::Test {
     return row == found->second.end() ? nullptr : &row->second;
   }
 
+  void SetUp() override {
+    ASSERT_TRUE(ready_) << "the page or a binary's --help could not be read";
+  }
+
+  static bool ready_;
   static Page* page_;
   static std::map<std::string, std::vector<HelpSetting>>* helps_;
 };
 
+bool ConfigurationDocTest::ready_ = false;
 Page* ConfigurationDocTest::page_ = nullptr;
 std::map<std::string, std::vector<HelpSetting>>* ConfigurationDocTest::helps_ = nullptr;
 
