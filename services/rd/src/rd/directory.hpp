@@ -35,6 +35,8 @@ struct Requester {
   std::string ip;               // numeric, IPv6 without brackets
   uint16_t port = 0;
   std::string identity;  // authenticated (DTLS) identity; empty for plain UDP
+  bool discovery =
+      false;  // the RD's own discovery registering what it found (owner kDiscoveryOwner)
 
   /// The base URI RFC 9176 §5 derives from the source: "coap://[2001:db8::1]:61616"; the port is
   /// omitted when it is the scheme's default.
@@ -42,6 +44,10 @@ struct Requester {
   /// The identity "first come first remembered" stores (RFC 9176 §7.5).
   std::string Owner(bool include_port) const;
 };
+
+/// The owner of registrations made by the RD's discovery. Under fcfr the discovered device itself
+/// (a request from the IP address of the registration's base) may take such a registration over.
+inline constexpr const char* kDiscoveryOwner = "rd:discovery";
 
 /// A query parameter as it arrived (percent-decoding is done by CoAP option framing).
 struct QueryParam {
