@@ -34,9 +34,8 @@ struct Requester {
   std::string scheme = "coap";  // "coap" or "coaps"
   std::string ip;               // numeric, IPv6 without brackets
   uint16_t port = 0;
-  std::string identity;  // authenticated (DTLS) identity; empty for plain UDP
-  bool discovery =
-      false;  // the RD's own discovery registering what it found (owner kDiscoveryOwner)
+  std::string identity;    // authenticated (DTLS) identity; empty for plain UDP
+  bool discovery = false;  // the RD's own discovery (owner kDiscoveryOwner)
 
   /// The base URI RFC 9176 §5 derives from the source: "coap://[2001:db8::1]:61616"; the port is
   /// omitted when it is the scheme's default.
