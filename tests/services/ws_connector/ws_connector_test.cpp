@@ -414,7 +414,7 @@ TEST_F(WsConnectorTest, EventsWhileThePlatformIsDownArriveInOrderOnce) {
 
   platform_.SetAccepting(false);
   ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
-  constexpr int kEvents = 20;
+  constexpr int kEvents = 1200;  // more than one outbox read (1000 rows)
   for (int i = 1; i <= kEvents; ++i) {
     PublishData(uri, "v" + std::to_string(i));
   }

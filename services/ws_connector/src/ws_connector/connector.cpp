@@ -1,5 +1,6 @@
 #include "ws_connector/connector.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "coapgw/common/ids.hpp"
@@ -14,6 +15,11 @@ namespace platform = ws::platform;
 
 constexpr const char* kComponent = "ws-connector";
 constexpr Millis kMaxExpiryInterval{60'000};
+// Events and responses in flight at most; enough to keep a loopback or LAN link busy, small
+// enough that a reconnect resends little.
+constexpr size_t kPipelineWindow = 256;
+// Rows per outbox read and per INSERT (beyond it the batch is written at once).
+constexpr size_t kOutboxBatch = 1000;
 
 std::string Truncated(const std::string& text) {
   constexpr size_t kMax = 200;
@@ -116,6 +122,7 @@ void Connector::Start() {
   gateway_id_ = stored->value_or(options_.gateway_id);
   auto count = store_.Count();
   if (count.ok()) {
+    pending_ = *count;
     metrics_.outbox_pending.Set(static_cast<int64_t>(*count));
   }
   ExpireOutbox();
@@ -133,9 +140,14 @@ void Connector::Stop() {
       *timer = 0;
     }
   }
-  if (in_flight_) {
-    loop_.CancelTimer(in_flight_->timer);
-    in_flight_.reset();
+  for (auto& [token, request] : in_flight_) {
+    loop_.CancelTimer(request.timer);
+  }
+  in_flight_.clear();
+  exclusive_in_flight_ = false;
+  FlushRemovals();
+  if (!appends_.empty()) {
+    Flush();
   }
   for (auto& [id, command] : commands_) {
     loop_.CancelTimer(command.timer);
@@ -197,10 +209,15 @@ void Connector::OnClosed(const ws::CloseEvent& event) {
     loop_.CancelTimer(handshake_timer_);
     handshake_timer_ = 0;
   }
-  if (in_flight_) {
-    loop_.CancelTimer(in_flight_->timer);
-    in_flight_.reset();  // an event stays in the outbox; a device change is redone by the sync
+  // Events in flight stay in the outbox and are read again; a device change is redone by the sync.
+  for (auto& [token, request] : in_flight_) {
+    loop_.CancelTimer(request.timer);
   }
+  in_flight_.clear();
+  exclusive_in_flight_ = false;
+  queued_.clear();
+  read_after_ = 0;
+  unread_ = true;
   commit_pending_ = false;
   if (stopped_) {
     SetState(ConnectorState::kIdle, "stopped");
@@ -237,14 +254,18 @@ void Connector::OnText(const std::string& text) {
               {{"handler", envelope->handler}});
     return;
   }
-  if (!in_flight_ || envelope->token != in_flight_->token) {
+  const auto found = in_flight_.find(envelope->token);
+  if (found == in_flight_.end()) {
     metrics_.bad_frames.Inc();
     log::Warn(kComponent, "ignoring a response for an unknown or expired token",
               {{"token", envelope->token}, {"status", std::to_string(envelope->status)}});
     return;
   }
-  InFlight done = std::move(*in_flight_);
-  in_flight_.reset();
+  InFlight done = std::move(found->second);
+  in_flight_.erase(found);
+  if (done.exclusive) {
+    exclusive_in_flight_ = false;
+  }
   loop_.CancelTimer(done.timer);
   if (envelope->status != 200) {
     metrics_.requests_failed.Inc();
@@ -377,23 +398,27 @@ void Connector::BecomeReady() {
   Pump();
 }
 
-void Connector::Send(const std::string& handler, const std::string& payload, Done done) {
+void Connector::Send(const std::string& handler, const std::string& payload, Done done,
+                     bool exclusive) {
   InFlight request;
-  request.token = RandomUuid();
+  const std::string token = RandomUuid();
   request.handler = handler;
   request.done = std::move(done);
+  request.exclusive = exclusive;
   platform::Envelope envelope;
   envelope.handler = handler;
-  envelope.token = request.token;
+  envelope.token = token;
   envelope.payload = payload;
-  request.timer = loop_.After(options_.request_timeout, [this, handler] {
-    if (in_flight_) {
-      in_flight_->timer = 0;
+  request.timer = loop_.After(options_.request_timeout, [this, handler, token] {
+    const auto it = in_flight_.find(token);
+    if (it != in_flight_.end()) {
+      it->second.timer = 0;
     }
     metrics_.request_timeouts.Inc();
     Fail(handler + ": no reply within " + FormatDuration(options_.request_timeout));
   });
-  in_flight_ = std::move(request);
+  exclusive_in_flight_ = exclusive_in_flight_ || exclusive;
+  in_flight_.emplace(token, std::move(request));
   const Status sent = client_->Send(platform::EncodeEnvelope(envelope));
   if (!sent.ok()) {
     log::Warn(kComponent, "send failed", {{"handler", handler}, {"error", sent.error().message}});
@@ -401,24 +426,31 @@ void Connector::Send(const std::string& handler, const std::string& payload, Don
 }
 
 void Connector::Pump() {
-  if (state_ != ConnectorState::kReady || in_flight_) {
+  if (stopped_ || state_ != ConnectorState::kReady || exclusive_in_flight_) {
     return;
   }
-  if (PumpDevice()) {
-    return;
+  // Device calls and commits go alone: wait until the pipelined requests are answered.
+  if (!dirty_.empty() || commit_pending_) {
+    if (!in_flight_.empty()) {
+      return;
+    }
+    if (PumpDevice()) {
+      return;
+    }
+    if (commit_pending_) {
+      commit_pending_ = false;
+      Send("commit", platform::JsonQuote(CommitHash()), [](int, const std::string&) {});
+      return;
+    }
   }
-  if (commit_pending_) {
-    commit_pending_ = false;
-    Send("commit", platform::JsonQuote(CommitHash()), [](int, const std::string&) {});
-    return;
-  }
-  if (!responses_.empty()) {
+  while (!responses_.empty() && in_flight_.size() < kPipelineWindow) {
     std::string payload = std::move(responses_.front());
     responses_.pop_front();
-    Send("response", payload, [](int, const std::string&) {});
-    return;
+    Send(
+        "response", payload, [](int, const std::string&) {}, false);
   }
-  PumpOutbox();
+  while (in_flight_.size() < kPipelineWindow && PumpOutbox()) {
+  }
 }
 
 std::string Connector::CommitHash() const {
@@ -478,35 +510,112 @@ bool Connector::PumpDevice() {
 }
 
 bool Connector::PumpOutbox() {
-  if (!outbox_maybe_) {
-    return false;
-  }
-  auto entries = store_.Peek(1);
-  if (!entries.ok()) {
-    log::Warn(kComponent, "outbox unreadable", {{"error", entries.error().message}});
-    return false;  // tried again with the next event or reconnect
-  }
-  if (entries->empty()) {
-    outbox_maybe_ = false;
-    metrics_.outbox_pending.Set(0);
-    return false;
-  }
-  const OutboxEntry entry = entries->front();
-  Send(entry.handler, entry.payload, [this, entry](int status, const std::string& reply) {
-    if (status == 200) {
-      metrics_.events_sent.Inc();
-    } else {
-      metrics_.events_rejected.Inc();
-      log::Warn(kComponent, "event refused by the platform; dropped",
-                {{"status", std::to_string(status)}, {"reply", Truncated(reply)}});
+  if (queued_.empty()) {
+    if (!unread_) {
+      return false;
     }
-    const Status removed = store_.Remove(entry.id);
-    if (!removed.ok()) {
-      log::Error(kComponent, "outbox remove failed", {{"error", removed.error().message}});
+    FlushRemovals();  // acknowledged rows must not be read again
+    auto entries = store_.Peek(read_after_, kOutboxBatch);
+    if (!entries.ok()) {
+      log::Warn(kComponent, "outbox unreadable", {{"error", entries.error().message}});
+      return false;  // tried again with the next event or reconnect
     }
-    metrics_.outbox_pending.Add(-1);
-  });
+    unread_ = entries->size() == kOutboxBatch;
+    if (entries->empty()) {
+      return false;
+    }
+    read_after_ = entries->back().id;
+    queued_.assign(std::make_move_iterator(entries->begin()),
+                   std::make_move_iterator(entries->end()));
+  }
+  OutboxEntry entry = std::move(queued_.front());
+  queued_.pop_front();
+  const int64_t id = entry.id;
+  Send(
+      entry.handler, entry.payload,
+      [this, id](int status, const std::string& reply) {
+        if (status == 200) {
+          metrics_.events_sent.Inc();
+        } else {
+          metrics_.events_rejected.Inc();
+          log::Warn(kComponent, "event refused by the platform; dropped",
+                    {{"status", std::to_string(status)}, {"reply", Truncated(reply)}});
+        }
+        acked_.push_back(id);
+        ScheduleFlush();
+      },
+      false);
   return true;
+}
+
+void Connector::ScheduleFlush() {
+  if (flush_posted_) {
+    return;
+  }
+  flush_posted_ = true;
+  std::shared_ptr<bool> alive = alive_;
+  // Runs after the messages already queued on the loop: a burst becomes one batch.
+  loop_.Post([this, alive] {
+    if (*alive) {
+      Flush();
+    }
+  });
+}
+
+void Connector::FlushRemovals() {
+  if (acked_.empty()) {
+    return;
+  }
+  const Status removed = store_.Remove(acked_);
+  if (!removed.ok()) {
+    // The rows stay and are sent again after the next reconnect (at least once).
+    log::Error(kComponent, "outbox remove failed", {{"error", removed.error().message}});
+  } else {
+    pending_ -= std::min<uint64_t>(pending_, acked_.size());
+  }
+  acked_.clear();
+  metrics_.outbox_pending.Set(static_cast<int64_t>(pending_));
+}
+
+void Connector::Flush() {
+  flush_posted_ = false;
+  FlushRemovals();
+  if (!appends_.empty()) {
+    std::vector<std::pair<std::string, std::string>> batch;
+    batch.swap(appends_);
+    auto appended = store_.Append(batch, pending_, options_.outbox_limit);
+    if (!appended.ok()) {
+      metrics_.outbox_lost.Inc(batch.size());
+      log::Error(kComponent, "events lost: outbox not writable",
+                 {{"events", std::to_string(batch.size())}, {"error", appended.error().message}});
+    } else {
+      pending_ += batch.size();
+      pending_ -= std::min<uint64_t>(pending_, appended->dropped);
+      if (appended->dropped > 0) {
+        metrics_.outbox_dropped.Inc(appended->dropped);
+        log::Warn(kComponent, "outbox full: oldest messages dropped",
+                  {{"dropped", std::to_string(appended->dropped)},
+                   {"limit", std::to_string(options_.outbox_limit)}});
+        // Rows read but not sent may be among them: read again from the oldest left.
+        if (!queued_.empty()) {
+          read_after_ = queued_.front().id - 1;
+          queued_.clear();
+        }
+        unread_ = true;
+      } else if (state_ == ConnectorState::kReady && !unread_ && queued_.size() < kOutboxBatch) {
+        // Everything older was read already: queue the new rows without reading them back.
+        for (size_t i = 0; i < batch.size(); ++i) {
+          queued_.push_back(
+              {appended->ids[i], std::move(batch[i].first), std::move(batch[i].second)});
+        }
+        read_after_ = appended->ids.back();
+      } else {
+        unread_ = true;
+      }
+    }
+    metrics_.outbox_pending.Set(static_cast<int64_t>(pending_));
+  }
+  Pump();
 }
 
 void Connector::ExpireOutbox() {
@@ -517,7 +626,8 @@ void Connector::ExpireOutbox() {
   auto dropped = store_.DropOlderThan(options_.outbox_max_age);
   if (dropped.ok() && *dropped > 0) {
     metrics_.outbox_dropped.Inc(*dropped);
-    metrics_.outbox_pending.Add(-static_cast<int64_t>(*dropped));
+    pending_ -= std::min<uint64_t>(pending_, *dropped);
+    metrics_.outbox_pending.Set(static_cast<int64_t>(pending_));
     log::Warn(kComponent, "outbox messages expired",
               {{"dropped", std::to_string(*dropped)},
                {"max_age", std::to_string(options_.outbox_max_age.count()) + "s"}});
@@ -527,22 +637,12 @@ void Connector::ExpireOutbox() {
 }
 
 void Connector::OnObservedData(const events::ObservedData& data) {
-  auto dropped = store_.Append("event", EventPayload(data), options_.outbox_limit);
-  if (!dropped.ok()) {
-    metrics_.outbox_lost.Inc();
-    log::Error(kComponent, "event lost: outbox not writable",
-               {{"device", data.device_id}, {"error", dropped.error().message}});
-    return;
+  appends_.emplace_back("event", EventPayload(data));
+  if (appends_.size() >= kOutboxBatch) {
+    Flush();
+  } else {
+    ScheduleFlush();
   }
-  metrics_.outbox_pending.Add(1 - static_cast<int64_t>(*dropped));
-  if (*dropped > 0) {
-    metrics_.outbox_dropped.Inc(*dropped);
-    log::Warn(
-        kComponent, "outbox full: oldest messages dropped",
-        {{"dropped", std::to_string(*dropped)}, {"limit", std::to_string(options_.outbox_limit)}});
-  }
-  outbox_maybe_ = true;
-  Pump();
 }
 
 void Connector::OnDeviceUpsert(const events::Device& device, const events::Device* before,

@@ -4,9 +4,15 @@
 // (platform-protocol.md), its handshake, the device sync, device lifecycle calls, data events out
 // of the durable outbox and command round trips over the bus.
 //
-// Every platform request is sent one at a time (the protocol's replies are correlated by token,
-// but a single request in flight keeps order trivially and the platform answers in order anyway);
-// priority: device changes, then a commit, then command responses, then outbox events.
+// Device calls (sync, put, disconnect, delete, commit) go one at a time, alone on the connection:
+// each depends on the previous one's answer. Command responses and outbox events are pipelined
+// (up to kPipelineWindow requests in flight, replies correlated by token), in outbox order.
+// Priority: device changes, then a commit, then command responses, then outbox events.
+//
+// The outbox is written and read in batches: observed data collected during one pass of the loop
+// becomes one multi-row INSERT, acknowledgements one DELETE, and reads fetch up to a window of
+// rows at a time (a PostgreSQL round trip per event would cap the event rate far below the
+// connection's).
 //
 // Threading: everything runs on the loop thread of the coap::Context given (the DeviceMirror's
 // thread); the WebSocket client's callbacks are posted there.
@@ -97,10 +103,10 @@ class Connector final : public devices::DeviceListener {
  private:
   using Done = std::function<void(int status, const std::string& payload)>;
   struct InFlight {
-    std::string token;
     std::string handler;
     coap::Context::TimerId timer = 0;
     Done done;
+    bool exclusive = true;  // a device call or commit: nothing else is in flight with it
   };
   struct PendingCommand {
     std::string payload;  // the platform's command payload, echoed in the response
@@ -140,10 +146,14 @@ class Connector final : public devices::DeviceListener {
   void Respond(const std::string& command_payload, std::string_view code,
                std::optional<uint16_t> content_format, std::string_view data);
 
-  void Send(const std::string& handler, const std::string& payload, Done done);
+  void Send(const std::string& handler, const std::string& payload, Done done,
+            bool exclusive = true);
   void Pump();
   bool PumpDevice();
   bool PumpOutbox();
+  void ScheduleFlush();
+  void Flush();
+  void FlushRemovals();
   void ExpireOutbox();
   std::string CommitHash() const;
 
@@ -164,7 +174,8 @@ class Connector final : public devices::DeviceListener {
   coap::Context::TimerId reconnect_timer_ = 0;
   coap::Context::TimerId handshake_timer_ = 0;
   coap::Context::TimerId expiry_timer_ = 0;
-  std::optional<InFlight> in_flight_;
+  std::map<std::string, InFlight> in_flight_;  // by token
+  bool exclusive_in_flight_ = false;
 
   // What the platform has: devices put (and not disconnected/deleted) since the last sync.
   std::map<std::string, ws::platform::HashedDevice> platform_devices_;
@@ -172,7 +183,16 @@ class Connector final : public devices::DeviceListener {
   std::set<std::string> removed_;      // ids explicitly deleted in the RD, not yet deleted
   bool commit_pending_ = false;
   std::deque<std::string> responses_;  // command response payloads waiting to be sent
-  bool outbox_maybe_ = true;           // the outbox may hold messages
+  // The outbox: messages not yet written (one INSERT per loop pass), acknowledged ids not yet
+  // deleted, and rows read but not yet sent on this connection (ids ascending, all > the ids of
+  // rows sent before them).
+  std::vector<std::pair<std::string, std::string>> appends_;
+  std::vector<int64_t> acked_;
+  std::deque<OutboxEntry> queued_;
+  int64_t read_after_ = 0;  // rows up to this id were read on this connection
+  bool unread_ = true;      // the table may hold rows above read_after_
+  bool flush_posted_ = false;
+  uint64_t pending_ = 0;  // rows in the outbox table
   std::map<std::string, PendingCommand> commands_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -1,6 +1,8 @@
 #include "ws_connector/store.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include <pqxx/pqxx>
 
@@ -131,29 +133,48 @@ Status Store::SetGatewayId(const std::string& gid) {
   return done.ok() ? Status() : Status(done.error());
 }
 
-Result<uint64_t> Store::Append(const std::string& handler, const std::string& payload,
-                               uint64_t limit) {
-  return Run<uint64_t>("outbox append", [&](pqxx::work& txn) {
-    const auto count = txn.exec("SELECT count(*) FROM wsc_outbox")[0][0].as<uint64_t>();
-    uint64_t dropped = 0;
-    if (count >= limit) {
+Result<Appended> Store::Append(const std::vector<std::pair<std::string, std::string>>& messages,
+                               uint64_t pending, uint64_t limit) {
+  return Run<Appended>("outbox append", [&](pqxx::work& txn) {
+    Appended appended;
+    if (messages.empty()) {
+      return appended;
+    }
+    // One multi-row INSERT: one round trip and one commit for the whole batch.
+    std::string sql = "INSERT INTO wsc_outbox (handler, payload) VALUES ";
+    std::vector<std::string> params;
+    params.reserve(messages.size() * 2);
+    for (const auto& [handler, payload] : messages) {
+      const size_t n = params.size();
+      sql += (n == 0 ? "($" : ",($") + std::to_string(n + 1) + ",$" + std::to_string(n + 2) + ")";
+      params.push_back(handler);
+      params.push_back(payload);
+    }
+    sql += " RETURNING id";
+    const pqxx::result ids = txn.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    for (const auto& row : ids) {
+      appended.ids.push_back(row[0].as<int64_t>());
+    }
+    std::sort(appended.ids.begin(), appended.ids.end());
+    const uint64_t total = pending + messages.size();
+    if (total > limit) {
       const pqxx::result gone = txn.exec_params(
           "DELETE FROM wsc_outbox WHERE id IN"
           " (SELECT id FROM wsc_outbox ORDER BY id LIMIT $1) RETURNING id",
-          static_cast<int64_t>(count - limit + 1));
-      dropped = gone.size();
+          static_cast<int64_t>(total - limit));
+      appended.dropped = gone.size();
     }
-    txn.exec_params("INSERT INTO wsc_outbox (handler, payload) VALUES ($1, $2)", handler, payload);
-    return dropped;
+    return appended;
   });
 }
 
-Result<std::vector<OutboxEntry>> Store::Peek(size_t count) {
+Result<std::vector<OutboxEntry>> Store::Peek(int64_t after_id, size_t count) {
   return Run<std::vector<OutboxEntry>>("outbox read", [&](pqxx::work& txn) {
     std::vector<OutboxEntry> entries;
-    const pqxx::result rows =
-        txn.exec_params("SELECT id, handler, payload FROM wsc_outbox ORDER BY id LIMIT $1",
-                        static_cast<int64_t>(count));
+    const pqxx::result rows = txn.exec_params(
+        "SELECT id, handler, payload FROM wsc_outbox WHERE id > $1 ORDER BY id LIMIT $2", after_id,
+        static_cast<int64_t>(count));
+    entries.reserve(rows.size());
     for (const auto& row : rows) {
       entries.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<std::string>()});
     }
@@ -161,9 +182,17 @@ Result<std::vector<OutboxEntry>> Store::Peek(size_t count) {
   });
 }
 
-Status Store::Remove(int64_t id) {
+Status Store::Remove(const std::vector<int64_t>& ids) {
+  if (ids.empty()) {
+    return {};
+  }
+  std::string array = "{";
+  for (const int64_t id : ids) {
+    array += (array.size() == 1 ? "" : ",") + std::to_string(id);
+  }
+  array += "}";
   auto done = Run<bool>("outbox remove", [&](pqxx::work& txn) {
-    txn.exec_params("DELETE FROM wsc_outbox WHERE id = $1", id);
+    txn.exec_params("DELETE FROM wsc_outbox WHERE id = ANY($1::bigint[])", array);
     return true;
   });
   return done.ok() ? Status() : Status(done.error());

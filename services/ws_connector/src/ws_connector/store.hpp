@@ -26,6 +26,12 @@ struct OutboxEntry {
   std::string payload;  // the platform payload as JSON text
 };
 
+/// What one Append did.
+struct Appended {
+  std::vector<int64_t> ids;  // of the appended messages, in order
+  uint64_t dropped = 0;      // oldest messages deleted to stay within the limit
+};
+
 class Store {
  public:
   /// Connects and applies the migrations. Throws std::runtime_error naming the cause (bad URL,
@@ -40,13 +46,15 @@ class Store {
   /// Stores `gid` as the gateway id.
   Status SetGatewayId(const std::string& gid);
 
-  /// Appends a message. When the outbox holds `limit` messages or more, the oldest ones are
-  /// deleted first; returns how many were dropped that way.
-  Result<uint64_t> Append(const std::string& handler, const std::string& payload, uint64_t limit);
-  /// The oldest `count` messages in order.
-  Result<std::vector<OutboxEntry>> Peek(size_t count);
-  /// Removes one message (acknowledged).
-  Status Remove(int64_t id);
+  /// Appends `messages` (handler, payload) in order, in one transaction. `pending` is the
+  /// caller's count of waiting messages; when `pending` plus the new ones exceed `limit`, the
+  /// oldest are deleted. The ids given to the new messages (ascending) and how many were dropped.
+  Result<Appended> Append(const std::vector<std::pair<std::string, std::string>>& messages,
+                          uint64_t pending, uint64_t limit);
+  /// The oldest `count` messages with an id above `after_id`, in order.
+  Result<std::vector<OutboxEntry>> Peek(int64_t after_id, size_t count);
+  /// Removes acknowledged messages, in one statement.
+  Status Remove(const std::vector<int64_t>& ids);
   /// Deletes messages older than `max_age`; returns how many.
   Result<uint64_t> DropOlderThan(std::chrono::seconds max_age);
   /// Number of waiting messages.
