@@ -207,8 +207,7 @@ bool Directory::MayModify(const Registration& registration, const Requester& req
   if (registration.owner == kDiscoveryOwner && !requester.discovery) {
     // Discovery only vouches for the address that answered: the device there may take over.
     auto base = coap::ParseUri(registration.base);
-    return options_.policy == Policy::kOpen ||
-           (base.ok() && base->endpoint.host == requester.ip);
+    return options_.policy == Policy::kOpen || (base.ok() && base->endpoint.host == requester.ip);
   }
   switch (options_.policy) {
     case Policy::kOpen:

@@ -16,6 +16,7 @@
 #include "coapgw/coap/server.hpp"
 #include "coapgw/common/log.hpp"
 #include "coapgw/events/codec.hpp"
+#include "discovery/discovery.hpp"
 #include "rd/coap_interface.hpp"
 #include "rd/directory.hpp"
 #include "rd/index.hpp"
@@ -138,6 +139,7 @@ struct LoopState {
   std::unique_ptr<coap::Server> server;
   std::unique_ptr<coap::Client> client;
   std::unique_ptr<CoapInterface> coap;
+  std::unique_ptr<discovery::Discovery> discovery;
   Directory::Stats reported;
   bool running = true;  // false once shutdown began: timers stop rescheduling themselves
 };
@@ -206,6 +208,7 @@ void AddSettings(Settings& settings) {
   settings.Add({"COAPGW_RD_DEFAULT_SECTOR", "sector (d) of registrations that give none", ""});
   settings.Add({"COAPGW_RD_MAX_PAYLOAD", "largest registration payload in bytes (else 4.13)",
                 "65536", SettingKind::kInt, false, false, 64, 16 * 1024 * 1024});
+  discovery::AddSettings(settings);
   settings.Add({"COAPGW_RD_SIMPLE_REGISTRATION", "serve simple registration (POST /.well-known/rd)",
                 "true", SettingKind::kBool});
 }
@@ -219,6 +222,8 @@ int RunRd(ServiceContext& service) {
   CoapInterfaceOptions coap_options;
   coap_options.max_payload_bytes = static_cast<size_t>(settings.Int("COAPGW_RD_MAX_PAYLOAD"));
   coap_options.simple_registration = settings.Bool("COAPGW_RD_SIMPLE_REGISTRATION");
+  const discovery::DiscoveryOptions discovery_options = discovery::OptionsFromSettings(
+      settings, directory_options.default_sector, coap_options.max_payload_bytes);
   const std::vector<HostPort> listen = ParseListen(settings.String("COAPGW_RD_LISTEN"));
   const std::string bus_pub = bus::EndpointSetting(settings, bus::kPubEndpointSetting);
   const std::string bus_sub = bus::EndpointSetting(settings, bus::kSubEndpointSetting);
@@ -266,6 +271,7 @@ int RunRd(ServiceContext& service) {
   const auto tear_down = [&] {
     loop.Call([&] {
       state.running = false;
+      state.discovery.reset();
       state.coap.reset();
       state.server.reset();  // stop taking requests first
       state.client.reset();
@@ -331,6 +337,9 @@ int RunRd(ServiceContext& service) {
       CoapInterface& coap_interface = *state.coap;
       state.directory->SetChangeListener([&coap_interface] { coap_interface.DirectoryChanged(); });
       state.directory->Load(std::move(stored));
+      state.discovery = std::make_unique<discovery::Discovery>(
+          context, *state.server, *state.client, *state.directory, *state.index, discovery_options);
+      state.discovery->Start();
       Sweep(context, state);
       Report(context, state, metrics, store);
     });
