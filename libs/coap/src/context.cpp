@@ -226,12 +226,16 @@ void Context::Core::RunPosted() {
 }
 
 // One bounded round of what coap_io_process(ctx, COAP_IO_NO_WAIT) does. libcoap 4.3.1's own loop
-// repeats for as long as epoll_wait returns its maximum of 10 events, and re-runs
-// coap_io_prepare_epoll (a walk over every session and every observation) each time: with ten or
-// more sockets steadily readable (an observer flooded with notifications) it never returns, and
-// completions, timers and posted tasks starve while the completion queue grows. Here one round
-// reads at most kMaxEventsPerRound ready sockets; the loop's poll() comes straight back if more
-// is ready. (The async check coap_io_process repeats at its end is part of every prepare.)
+// repeats for as long as epoll_wait returns its maximum of 10 events: with ten or more sockets
+// steadily readable (an observer flooded with notifications) it never returns, and completions,
+// timers and posted tasks starve while the completion queue grows. Here one round reads at most
+// kMaxEventsPerRound ready sockets; the loop's poll() comes straight back if more is ready.
+//
+// coap_io_prepare_epoll (retransmissions, async and observe work, idle-session expiry) walks every
+// session of every endpoint, and an endpoint event reads a single datagram: preparing before each
+// read would cost a walk over all peers per request. So a round prepares once and then drains up
+// to the same budget of events, a batch of requests per walk. (The async check coap_io_process
+// repeats at its end is part of every prepare.)
 void Context::Core::ProcessCoap() {
   constexpr int kMaxEventsPerRound = 64;
   kick = false;
@@ -240,9 +244,15 @@ void Context::Core::ProcessCoap() {
   coap_ticks(&now);
   coap_io_prepare_epoll(ctx, now);
   epoll_event events[kMaxEventsPerRound];
-  const int ready = epoll_wait(coap_fd, events, kMaxEventsPerRound, 0);
-  if (ready > 0) {
+  int budget = kMaxEventsPerRound;
+  int ready = 0;
+  while (budget > 0) {
+    ready = epoll_wait(coap_fd, events, budget, 0);
+    if (ready <= 0) {
+      break;
+    }
     coap_io_do_epoll(ctx, events, static_cast<size_t>(ready));
+    budget -= ready;
   }
   in_coap = false;
   if (ready < 0 && errno != EINTR) {

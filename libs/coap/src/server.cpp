@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -278,6 +279,11 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     const bool has_body = !out.payload().empty();
     if (out.etag()) {
       wire.push_back(Option{option::kETag, EncodeUint(*out.etag())});
+    }
+    if (has_body && out.content_format() == content_format::kTextPlain) {
+      // coap_add_data_large_response() leaves out a Content-Format of 0 (text/plain), and no
+      // Content-Format means "format unknown" (RFC 7252 §5.10.3), so it is added here.
+      wire.push_back(Option{option::kContentFormat, EncodeUint(content_format::kTextPlain)});
     }
     if (!has_body) {
       if (out.content_format()) {
@@ -701,6 +707,13 @@ Server::Server(Context& context, ServerOptions options)
     throw std::logic_error("coap::Server: this Context already has a Server");
   }
   coap_mcast_per_resource(core_->core.ctx);
+  if (core_->options.idle_session_timeout > Millis(0)) {
+    const auto seconds =
+        std::chrono::ceil<std::chrono::seconds>(core_->options.idle_session_timeout).count();
+    coap_context_set_session_timeout(
+        core_->core.ctx, static_cast<unsigned>(std::clamp<int64_t>(seconds, 1, INT_MAX)));
+  }
+  coap_context_set_max_idle_sessions(core_->core.ctx, core_->options.max_idle_sessions);
   if (core_->options.psk) {
     core_->psk_hint = core_->options.psk->hint;
     coap_dtls_spsk_t setup{};

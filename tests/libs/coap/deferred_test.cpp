@@ -268,5 +268,56 @@ TEST_F(DeferredTest, ServerGoesAwayWithUnacknowledgedConfirmables) {
   StartServer(ServerOptions{});
 }
 
+// A server that many clients reach once bounds libcoap's idle sessions
+// (ServerOptions::max_idle_sessions): each new peer beyond the limit frees the least recently
+// active idle session. An observe relation and a deferred exchange hold their sessions, so both
+// outlive a crowd of one-off peers.
+TEST_F(DeferredTest, IdleSessionLimitSparesObserversAndDeferredExchanges) {
+  ServerOptions options;
+  options.max_idle_sessions = 4;
+  options.idle_session_timeout = Millis(1000);
+  StartServer(options);
+  AddSlow();
+  OnServer([&](Server& server) {
+    ResourceOptions observable;
+    observable.observable = true;
+    server.AddResource("/obs", observable).On(Method::kGet, [](const Request&, Response& response) {
+      response.SetPayload("v");
+    });
+    server.AddResource("/ping").On(
+        Method::kGet, [](const Request&, Response& response) { response.SetPayload("pong"); });
+    return 0;
+  });
+  RawSocket observer(address_);
+  // CON GET /obs, Observe=0, token 01 02.
+  observer.Send(Bytes("\x42\x01\x00\x01\x01\x02\x60\x53obs"));
+  ASSERT_GE(observer.Receive().size(), 4U) << "registration answered";
+  RawSocket waiting(address_);
+  waiting.Send(Bytes("\x42\x01\x00\x02\x03\x04\xB4slow"));
+  ASSERT_EQ(waiting.Receive().size(), 4U) << "empty ACK";
+
+  constexpr int kPeers = 64;  // sixteen times the limit, each from a new source port
+  for (int i = 0; i < kPeers; ++i) {
+    RawSocket peer(address_);
+    peer.Send(Bytes("\x42\x01\x00\x03\x05\x06\xB4ping"));
+    const std::string answer = peer.Receive();
+    ASSERT_GE(answer.size(), 4U) << "peer " << i << " got no answer";
+    EXPECT_EQ(static_cast<uint8_t>(answer[1]), 0x45U) << "peer " << i;
+  }
+
+  EXPECT_EQ(OnServer([](Server& server) { return server.ObserverCount("/obs"); }), 1U);
+  ASSERT_EQ(OnServer([](Server& server) { return server.NotifyObservers("/obs"); }), 1U);
+  const std::string notification = observer.Receive();
+  ASSERT_GE(notification.size(), 6U) << "no notification: the relation was dropped";
+  EXPECT_EQ(notification.substr(4, 2), "\x01\x02");
+
+  ASSERT_TRUE(CompleteFromWorker(Response(Code::kContent).SetPayload("late")));
+  const std::string separate = waiting.Receive();
+  ASSERT_GE(separate.size(), 6U) << "no separate response: the exchange was dropped";
+  EXPECT_EQ(separate.substr(4, 2), "\x03\x04");
+  EXPECT_EQ(separate.substr(separate.size() - 4), "late");
+  waiting.Send(std::string("\x60\x00", 2) + separate.substr(2, 2));
+}
+
 }  // namespace
 }  // namespace coapgw::coap::testing

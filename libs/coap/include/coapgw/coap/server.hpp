@@ -217,6 +217,14 @@ struct ServerOptions {
   int receive_buffer_bytes = 4 * 1024 * 1024;
   /// Deferred responses not completed within this time are answered 5.03.
   Millis deferred_timeout{30000};
+  /// libcoap keeps a session per client address and port. A session with nothing in flight (no
+  /// observe relation, deferred response or queued message) is freed after this long without
+  /// traffic (whole seconds, at least 1; zero keeps libcoap's 300 s).
+  Millis idle_session_timeout{0};
+  /// At most this many such idle sessions are kept: a new client frees the least recently active
+  /// one (0: no limit). libcoap walks every session of the endpoint when a new client appears
+  /// and on every I/O round, so a server that many clients reach once (a directory) bounds them.
+  unsigned max_idle_sessions = 0;
   /// Required before adding a DTLS endpoint.
   std::optional<ServerPsk> psk;
 };
