@@ -19,6 +19,7 @@
 #include "discovery/naming.hpp"
 #include "discovery_responder.hpp"
 #include "memory_store.hpp"
+#include "raw_coap.hpp"
 
 namespace coapgw::rd::discovery {
 namespace {
@@ -395,6 +396,24 @@ TEST_F(DiscoveryTest, PostDiscoverAnswersWithWhatWasFound) {
   EXPECT_EQ(refused->code, coap::Code::kBadRequest);
   EXPECT_NE(refused->payload.find("more than"), std::string::npos) << refused->payload;
   client_loop.Call([&] { client.reset(); });
+}
+
+TEST_F(DiscoveryTest, OnlyAllowedSourcesMayAskForDiscovery) {
+  DiscoveryOptions options;
+  options.allow = {"127.0.0.2"};  // not "loopback": 127.0.0.1 is not allowed
+  Start(options);
+  test::RawPeer outsider("127.0.0.1");
+  test::RawRequest post;
+  post.method = coap::Method::kPost;
+  post.path = "/coapgw/discover";
+  auto refused = outsider.Exchange(rd_port_, post, 5s);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code, 403);
+  EXPECT_NE(refused->payload.find("COAPGW_RD_DISCOVERY_ALLOW"), std::string::npos);
+  test::RawPeer allowed("127.0.0.2");
+  auto answered = allowed.Exchange(rd_port_, post, kRoundWait);
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->code, 205) << "an (empty) multicast round";
 }
 
 }  // namespace

@@ -111,7 +111,9 @@ void AddSettings(Settings& settings) {
   settings.Add({"COAPGW_RD_DISCOVERY_MAX_ADDRESSES", "unicast addresses one request may name",
                 "256", SettingKind::kInt, false, false, 1, 65536});
   settings.Add({"COAPGW_RD_DISCOVERY_ALLOW",
-                "source IPs besides loopback that may POST /coapgw/discover, comma-separated", ""});
+                "who may POST /coapgw/discover: comma-separated source IPs, and 'loopback' for "
+                "127.0.0.0/8 and ::1",
+                "loopback"});
 }
 
 DiscoveryOptions OptionsFromSettings(const Settings& settings, const std::string& default_sector,
@@ -509,8 +511,10 @@ void Discovery::Finish(uint64_t round_id, std::vector<Found> found) {
 }
 
 bool Discovery::MayTrigger(const std::string& ip) const {
-  return IsLoopback(ip) ||
-         std::find(options_.allow.begin(), options_.allow.end(), ip) != options_.allow.end();
+  const auto allowed = [this](const std::string& item) {
+    return std::find(options_.allow.begin(), options_.allow.end(), item) != options_.allow.end();
+  };
+  return (IsLoopback(ip) && allowed("loopback")) || allowed(ip);
 }
 
 void Discovery::AddResource() {
@@ -519,7 +523,8 @@ void Discovery::AddResource() {
   auto& resource = server_.AddResource(kDiscoverPath, resource_options);
   resource.On(coap::Method::kGet, [this](const coap::Request& request, coap::Response& response) {
     if (!MayTrigger(request.source.ip)) {
-      Fail(response, Code::kForbidden, "discovery is for loopback and COAPGW_RD_DISCOVERY_ALLOW");
+      Fail(response, Code::kForbidden,
+           "discovery may be asked for only from COAPGW_RD_DISCOVERY_ALLOW");
       return;
     }
     response.SetPayload(FormatFound(last_), coap::content_format::kLinkFormat);
@@ -527,7 +532,8 @@ void Discovery::AddResource() {
   resource.On(coap::Method::kPost, [this](const coap::Request& request, coap::Response& response) {
     if (!MayTrigger(request.source.ip)) {
       log::Warn(kLog, "discovery request refused", {{"from", request.source.ToString()}});
-      Fail(response, Code::kForbidden, "discovery is for loopback and COAPGW_RD_DISCOVERY_ALLOW");
+      Fail(response, Code::kForbidden,
+           "discovery may be asked for only from COAPGW_RD_DISCOVERY_ALLOW");
       return;
     }
     std::string items = request.payload;

@@ -55,9 +55,9 @@ struct DiscoveryOptions {
   double rate = 20;                  // unicast requests per second
   size_t max_addresses = 256;        // unicast addresses per request
   size_t max_payload_bytes = 65536;  // larger /.well-known/core documents are not registered
-  std::vector<std::string> allow;    // source IPs (besides loopback) that may ask for a round
-  Millis fetch_timeout{10000};       // unicast GET of a document that came in blocks
-  Millis answer_within{20000};       // a round expected to take longer is answered 2.04 at once
+  std::vector<std::string> allow = {"loopback"};  // who may ask for a round: IPs, "loopback"
+  Millis fetch_timeout{10000};                    // unicast GET of a document that came in blocks
+  Millis answer_within{20000};  // a round expected to take longer is answered 2.04 at once
 };
 
 /// What became of one responder in a round.
