@@ -10,6 +10,10 @@
 // (GET /rd-lookup/res?rt=bench-t<random i>), lookup-ep (GET /rd-lookup/ep?ep=bench-<random i>),
 // get (GET --path). Bounded by --count and --seconds, whichever ends first. Only loopback
 // targets are accepted. Output: one line of key=value pairs.
+//
+// --peers=one (default) sends everything from one socket; --peers=each sends every request from
+// a socket of its own (a new source port, closed once answered), as a crowd of devices that
+// register once each would: the server then sees one new peer per request.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -44,11 +48,13 @@ struct Options {
   double seconds = 10;
   unsigned window = 32;
   double timeout_s = 5;
+  bool peer_per_request = false;
 };
 
 struct InFlight {
   Clock::time_point sent;
   uint16_t message_id = 0;
+  int fd = -1;  // the socket it was sent from
 };
 
 [[noreturn]] void Usage(const std::string& problem) {
@@ -84,6 +90,11 @@ Options Parse(int argc, char** argv) {
       options.window = static_cast<unsigned>(std::max(1, std::stoi(value)));
     } else if (name == "timeout") {
       options.timeout_s = std::stod(value);
+    } else if (name == "peers") {
+      if (value != "one" && value != "each") {
+        Usage("--peers is one or each");
+      }
+      options.peer_per_request = value == "each";
     } else {
       Usage("unknown option --" + name);
     }
@@ -107,6 +118,19 @@ sockaddr_in LoopbackTarget(const std::string& target) {
   return address;
 }
 
+// A non-blocking UDP socket connected to `target`; exits on failure.
+int ConnectedSocket(const sockaddr_in& target, int receive_buffer) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    Usage(std::string("socket: ") + std::strerror(errno));
+  }
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&target), sizeof target) != 0) {
+    Usage(std::string("connect: ") + std::strerror(errno));
+  }
+  return fd;
+}
+
 std::vector<std::string> Split(const std::string& path) {
   std::vector<std::string> segments;
   size_t pos = 0;
@@ -125,12 +149,7 @@ std::vector<std::string> Split(const std::string& path) {
 int main(int argc, char** argv) {
   const Options options = Parse(argc, argv);
   const sockaddr_in target = LoopbackTarget(options.target);
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-  const int buffer = 8 * 1024 * 1024;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&target), sizeof target) != 0) {
-    Usage(std::string("connect: ") + std::strerror(errno));
-  }
+  const int shared_fd = options.peer_per_request ? -1 : ConnectedSocket(target, 8 * 1024 * 1024);
 
   std::mt19937_64 random(42);
   const std::string links_template =
@@ -177,11 +196,21 @@ int main(int argc, char** argv) {
       Usage("unknown --mode " + options.mode);
     }
     coapgw::bench::EncodeRequest(request, wire);
+    const int fd = shared_fd >= 0 ? shared_fd : ConnectedSocket(target, 64 * 1024);
     if (send(fd, wire.data(), wire.size(), 0) < 0) {
+      if (fd != shared_fd) {
+        close(fd);
+      }
       return;  // a full socket buffer counts as a timeout later
     }
-    in_flight[request.token] = {Clock::now(), request.message_id};
+    in_flight[request.token] = {Clock::now(), request.message_id, fd};
     ++sent;
+  };
+  const auto finish = [&](std::unordered_map<uint64_t, InFlight>::iterator it) {
+    if (it->second.fd != shared_fd) {
+      close(it->second.fd);
+    }
+    return in_flight.erase(it);
   };
 
   char datagram[65536];
@@ -194,39 +223,54 @@ int main(int argc, char** argv) {
     if (in_flight.empty() && !may_send) {
       break;
     }
-    pollfd poll_fd{fd, POLLIN, 0};
-    poll(&poll_fd, 1, 50);
-    for (;;) {
-      const ssize_t n = recv(fd, datagram, sizeof datagram, 0);
-      if (n <= 0) {
-        break;
+    std::vector<pollfd> poll_fds;
+    if (shared_fd >= 0) {
+      poll_fds.push_back({shared_fd, POLLIN, 0});
+    } else {
+      for (const auto& [token, request_state] : in_flight) {
+        poll_fds.push_back({request_state.fd, POLLIN, 0});
       }
-      const auto message =
-          coapgw::bench::Decode(std::string_view(datagram, static_cast<size_t>(n)));
-      if (!message) {
+    }
+    poll(poll_fds.data(), poll_fds.size(), 50);
+    for (const pollfd& ready : poll_fds) {
+      if ((ready.revents & POLLIN) == 0) {
         continue;
       }
-      if (message->type == MessageType::kCon) {
-        const std::string ack = coapgw::bench::EmptyAck(message->message_id);
-        send(fd, ack.data(), ack.size(), 0);
+      for (;;) {
+        const ssize_t n = recv(ready.fd, datagram, sizeof datagram, 0);
+        if (n <= 0) {
+          break;
+        }
+        const auto message =
+            coapgw::bench::Decode(std::string_view(datagram, static_cast<size_t>(n)));
+        if (!message) {
+          continue;
+        }
+        if (message->type == MessageType::kCon) {
+          const std::string ack = coapgw::bench::EmptyAck(message->message_id);
+          send(ready.fd, ack.data(), ack.size(), 0);
+        }
+        if (message->code == 0) {
+          continue;  // empty ACK of a separate response: the answer comes later
+        }
+        const auto it = in_flight.find(message->token);
+        if (it == in_flight.end()) {
+          continue;  // a duplicate or a late answer
+        }
+        latencies_us.push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - it->second.sent).count());
+        ++codes[coapgw::bench::CodeText(message->code)];
+        finish(it);
+        if (ready.fd != shared_fd) {
+          break;  // that socket is closed now
+        }
       }
-      if (message->code == 0) {
-        continue;  // empty ACK of a separate response: the answer comes later
-      }
-      const auto it = in_flight.find(message->token);
-      if (it == in_flight.end()) {
-        continue;  // a duplicate or a late answer
-      }
-      latencies_us.push_back(
-          std::chrono::duration<double, std::micro>(Clock::now() - it->second.sent).count());
-      ++codes[coapgw::bench::CodeText(message->code)];
-      in_flight.erase(it);
     }
     const auto later = Clock::now();
     for (auto it = in_flight.begin(); it != in_flight.end();) {
       if (later - it->second.sent > timeout) {
         ++timeouts;
-        it = in_flight.erase(it);
+        it = finish(it);
       } else {
         ++it;
       }
@@ -252,6 +296,8 @@ int main(int argc, char** argv) {
     std::printf(" code_%s=%llu", code.c_str(), static_cast<unsigned long long>(number));
   }
   std::printf("\n");
-  close(fd);
+  if (shared_fd >= 0) {
+    close(shared_fd);
+  }
   return timeouts == 0 ? 0 : 1;
 }

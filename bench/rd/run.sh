@@ -4,6 +4,8 @@
 # and libcoap's coap-server-notls GET rate in the same run as the reference. Loopback only;
 # every phase is bounded in count and time.
 #   bench/rd/run.sh [endpoints]     (default 100000)
+# COAPGW_BENCH_BUILD names the Release build tree (default build/bench-release);
+# COAPGW_BENCH_SECONDS the length of each rate phase (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -11,10 +13,10 @@ endpoints=${1:-100000}
 seconds=${COAPGW_BENCH_SECONDS:-10}
 
 scripts/install-deps >/dev/null
-build=build/bench-release
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+build=${COAPGW_BENCH_BUILD:-build/bench-release}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCOAPGW_SANITIZE= >/dev/null
 cmake --build "$build" -j2 --target coapgw_rd rd_load >/dev/null
-bin=$root/$build/bin
+case $build in /*) bin=$build/bin ;; *) bin=$root/$build/bin ;; esac
 
 work=$(mktemp -d "$root/var/bench-rd.XXXXXX")
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -42,36 +44,44 @@ sleep 1
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+echo "load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "== reference: coap-server-notls GET / (window 32, ${seconds}s)"
-ref1=$("$bin/rd_load" --target="127.0.0.1:$ref_port" --mode=get --path=/ --window=32 --seconds="$seconds" --count=100000000)
+ref1=$("$bin/rd_load" --target="127.0.0.1:$ref_port" --mode=get --path=/ --window=32 --seconds="$seconds" --count=100000000 || true)
 echo "$ref1"
 
 rss_before=$(rss_kib "$rd_pid")
-echo "== registrations: $endpoints endpoints, 3 links each (window 256)"
-reg=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=register --count="$endpoints" --window=256 --seconds=600)
+# Devices register from addresses of their own: every registration comes from a new source port.
+echo "== registrations: $endpoints endpoints, 3 links each, a new peer each (window 256)"
+reg=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=register --count="$endpoints" --window=256 --seconds=600 --timeout=30 --peers=each || true)
 echo "$reg"
 sleep 2
 rss_after=$(rss_kib "$rd_pid")
+one=$(( endpoints < 20000 ? endpoints : 20000 ))
+echo "== registrations: $one more endpoints from one peer (window 256)"
+reg1=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=register --first="$endpoints" --count="$one" --window=256 --seconds=600 --timeout=30 || true)
+echo "$reg1"
 
 echo "== lookups by rt (window 32, ${seconds}s)"
-lrt=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=lookup-rt --endpoints="$endpoints" --window=32 --seconds="$seconds" --count=100000000)
+lrt=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=lookup-rt --endpoints="$endpoints" --window=32 --seconds="$seconds" --count=100000000 || true)
 echo "$lrt"
 echo "== lookups by ep (window 32, ${seconds}s)"
-lep=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=lookup-ep --endpoints="$endpoints" --window=32 --seconds="$seconds" --count=100000000)
+lep=$("$bin/rd_load" --target="127.0.0.1:$rd_port" --mode=lookup-ep --endpoints="$endpoints" --window=32 --seconds="$seconds" --count=100000000 || true)
 echo "$lep"
 
 echo "== reference again"
-ref2=$("$bin/rd_load" --target="127.0.0.1:$ref_port" --mode=get --path=/ --window=32 --seconds="$seconds" --count=100000000)
+ref2=$("$bin/rd_load" --target="127.0.0.1:$ref_port" --mode=get --path=/ --window=32 --seconds="$seconds" --count=100000000 || true)
 echo "$ref2"
 
-python3 - "$ref1" "$ref2" "$reg" "$lrt" "$lep" "$rss_before" "$rss_after" "$endpoints" <<'PY'
+echo "load average at end: $(cut -d" " -f1-3 /proc/loadavg)"
+python3 - "$ref1" "$ref2" "$reg" "$lrt" "$lep" "$reg1" "$rss_before" "$rss_after" "$endpoints" <<'PY'
 import sys
 def parse(line): return dict(kv.split("=", 1) for kv in line.split())
-ref1, ref2, reg, lrt, lep = (parse(x) for x in sys.argv[1:6])
-rss_before, rss_after, n = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+ref1, ref2, reg, lrt, lep, reg1 = (parse(x) for x in sys.argv[1:7])
+rss_before, rss_after, n = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
 ref = (float(ref1["rate"]) + float(ref2["rate"])) / 2
 print(f"\nsummary: reference {ref:.0f} GET/s (runs {ref1['rate']} and {ref2['rate']})")
-print(f"  durable registrations/s {float(reg['rate']):.0f}  p50 {reg['p50_us']} us  p99 {reg['p99_us']} us  ({reg.get('code_2.01','0')} x 2.01)")
+for name, r in (("a new peer each", reg), ("one peer", reg1)):
+    print(f"  durable registrations/s, {name}: {float(r['rate']):.0f}  p50 {r['p50_us']} us  p99 {r['p99_us']} us  ({r.get('code_2.01','0')} x 2.01, {r['timeouts']} timeouts)")
 for name, r in (("lookup by rt", lrt), ("lookup by ep", lep)):
     print(f"  {name}: {float(r['rate']):.0f}/s = {float(r['rate'])/ref:.2f} x reference  p50 {r['p50_us']} us  p99 {r['p99_us']} us")
 print(f"  RSS {rss_before} KiB -> {rss_after} KiB: {(rss_after-rss_before)*1024/n:.0f} bytes per endpoint")

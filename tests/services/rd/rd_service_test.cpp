@@ -673,6 +673,26 @@ TEST_F(RdServiceTest, AnExpiredRegistrationLeavesLookupsAndIsAnnounced) {
   EXPECT_EQ(ExpectEvent<events::DeviceRegistered>().device.device_id, registered.device.device_id);
 }
 
+// RFC 9176 §5.3.1: an update of a registration that expired is 4.04 (Not Found), and the endpoint
+// registers again, getting its location back.
+TEST_F(RdServiceTest, AnUpdateAfterExpiryIsNotFoundAndTheEndpointRegistersAgain) {
+  ASSERT_NO_FATAL_FAILURE(StartRd());
+  const std::string location = rd_.Register("ep=lapsed&lt=1", "</a>");
+  ASSERT_FALSE(location.empty());
+  ASSERT_TRUE(
+      coapgw::test::WaitUntil([&] { return EndpointLookup("ep=lapsed").empty(); }, seconds(3)));
+  auto update = rd_.Post(location + "?lt=60", "", std::nullopt);
+  ASSERT_TRUE(update.ok());
+  EXPECT_EQ(update->code, Code::kNotFound) << Describe(update);
+  EXPECT_TRUE(EndpointLookup("ep=lapsed").empty()) << "a refused update brings nothing back";
+
+  EXPECT_EQ(rd_.Register("ep=lapsed&lt=60", "</a>"), location);
+  EXPECT_EQ(Targets(EndpointLookup("ep=lapsed")), std::vector<std::string>{location});
+  auto refreshed = rd_.Post(location, "", std::nullopt);
+  ASSERT_TRUE(refreshed.ok());
+  EXPECT_EQ(refreshed->code, Code::kChanged) << Describe(refreshed);
+}
+
 TEST_F(RdServiceTest, AnUpdateBeforeExpiryExtendsTheLifetime) {
   ASSERT_NO_FATAL_FAILURE(StartRd());
   const std::string location = rd_.Register("ep=kept&lt=2", "</a>");

@@ -138,6 +138,17 @@ ReplyFn Completer(coap::DeferredResponse deferred, std::string what) {
 
 }  // namespace
 
+coap::ServerOptions CoapInterface::ServerOptions() {
+  coap::ServerOptions options;
+  // A registration storm brings one new peer per request; libcoap walks all sessions for each
+  // new peer and each I/O round. What a session holds beyond one exchange (observe relations,
+  // deferred replies, queued CONs) keeps it out of the idle count, so only finished exchanges and
+  // block-wise transfers paused longer than the newest 1,024 peers' traffic are dropped.
+  options.idle_session_timeout = Millis(30000);
+  options.max_idle_sessions = 1024;
+  return options;
+}
+
 CoapInterface::CoapInterface(coap::Context& context, coap::Server& server, coap::Client& client,
                              Directory& directory, const Index& index, CoapInterfaceOptions options,
                              SnapshotHeader snapshot_header)

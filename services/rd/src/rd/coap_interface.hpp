@@ -45,6 +45,10 @@ using SnapshotHeader = std::function<std::string()>;
 
 class CoapInterface {
  public:
+  /// What the RD's coap::Server needs: registrants mostly talk to the RD once per lifetime, so
+  /// libcoap's per-peer sessions are kept few and short (see ServerOptions::max_idle_sessions).
+  static coap::ServerOptions ServerOptions();
+
   /// Adds the resources to `server`. Everything here runs on `context`'s loop thread.
   CoapInterface(coap::Context& context, coap::Server& server, coap::Client& client,
                 Directory& directory, const Index& index, CoapInterfaceOptions options,

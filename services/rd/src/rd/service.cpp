@@ -308,7 +308,7 @@ int RunRd(ServiceContext& service) {
           *state.index, store, *state.events,
           [&context](std::function<void()> task) { context.Post(std::move(task)); },
           [] { return std::chrono::system_clock::now(); }, directory_options);
-      state.server = std::make_unique<coap::Server>(context);
+      state.server = std::make_unique<coap::Server>(context, CoapInterface::ServerOptions());
       state.client = std::make_unique<coap::Client>(context);
       for (const auto& address : listen) {
         auto bound = state.server->AddEndpoint(address);
