@@ -185,6 +185,7 @@ void Context::Core::EnterLoop(const char* what) {
     throw std::logic_error(std::string("coap::Context::") + what +
                            ": the loop is already running (re-entered, or on another thread)");
   }
+  coap_current = false;  // calls made outside the loop may have left libcoap work
 }
 
 void Context::Core::LeaveLoop() {
@@ -196,6 +197,9 @@ void Context::Core::RunSoon(std::function<void()> fn) {
 }
 
 void Context::Core::RunSoonQueue() {
+  if (!soon.empty()) {
+    coap_current = false;
+  }
   while (!soon.empty()) {
     std::function<void()> fn = std::move(soon.front());
     soon.pop_front();
@@ -206,6 +210,7 @@ void Context::Core::RunSoonQueue() {
 void Context::Core::RunDueTimers() {
   const auto now = Clock::now();
   while (!timers.empty() && timers.begin()->first.first <= now) {
+    coap_current = false;
     auto node = timers.extract(timers.begin());
     timer_due.erase(node.key().second);
     detail::Guard("timer", node.mapped());
@@ -218,6 +223,9 @@ void Context::Core::RunPosted() {
   {
     std::lock_guard<std::mutex> lock(post_mutex);
     batch.swap(posted);
+  }
+  if (!batch.empty()) {
+    coap_current = false;
   }
   for (auto& task : batch) {
     detail::Guard("posted task", task);
@@ -258,6 +266,7 @@ void Context::Core::ProcessCoap() {
   if (ready < 0 && errno != EINTR) {
     log::Error(kLogComponent, "epoll_wait failed", {{"errno", detail::ErrnoText(errno)}});
   }
+  coap_current = true;
   RunSoonQueue();
 }
 
@@ -265,8 +274,13 @@ void Context::Core::Iterate(Millis max_wait) {
   RunDueTimers();
   RunPosted();
   // Sends queued by the tasks above go out here, and libcoap re-arms its timer fd (retransmissions,
-  // async and observe work) so that the poll below wakes for them.
-  ProcessCoap();
+  // async and observe work) so that the poll below wakes for them. When nothing ran since the last
+  // round, that round's prepare still stands (what libcoap itself queues while reading, a CON to
+  // retransmit, re-arms the timer fd at once): preparing again would walk every session for
+  // nothing, once per datagram under load.
+  if (!coap_current || kick) {
+    ProcessCoap();
+  }
 
   int wait_ms = CeilMillis(max_wait);
   {

@@ -102,6 +102,8 @@ struct Context::Core {
   bool kick = false;
   /// True while inside coap_io_process: libcoap state must then not be changed from our code.
   bool in_coap = false;
+  /// No task, timer or completion ran since the last libcoap round prepared its work.
+  bool coap_current = false;
 
  private:
   void RunDueTimers();
