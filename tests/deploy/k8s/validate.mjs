@@ -1,4 +1,5 @@
-// deploy/k8s rendered by a real kustomize (`kubectl kustomize`, offline) and checked without a
+// deploy/k8s rendered by a real kustomize (`kubectl kustomize`, offline; the kubectl 1.33 that
+// npm ci unpacks into node_modules/.kubectl, see k8s/unpack_kubectl.mjs) and checked without a
 // cluster: every object against the Kubernetes schemas of kubernetes-models (types, required
 // fields, formats) and against the declared fields (no unknown field), then what the project
 // needs of it: probes on /healthz and /readyz on the service's COAPGW_HTTP_LISTEN port,
@@ -7,15 +8,27 @@
 // stay single; the observer has an HPA and a PDB; the RD Service exposes UDP 5683.
 //   node validate.mjs --source DIR --bin DIR
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { Checks, checkSettingNames, findTool, hostPort, parseArgs, skip } from "../common.mjs";
 import { declarationOf, unknownFields } from "./strict_fields.mjs";
 
 const args = parseArgs(process.argv.slice(2));
-const kubectl = findTool("kubectl");
+// The npm package's kubectl is linux/amd64; elsewhere a kubectl in PATH renders, if there is one.
+const pinnedKubectl = join(
+  dirname(dirname(fileURLToPath(import.meta.url))),
+  "node_modules/.kubectl/kubectl",
+);
+const kubectl =
+  process.platform === "linux" && process.arch === "x64" ? pinnedKubectl : findTool("kubectl");
 if (!kubectl) {
-  skip("kubectl not found: its `kubectl kustomize` renders deploy/k8s (no cluster needed)");
+  skip(`kubectl not found: none pinned for ${process.platform}/${process.arch}, none in PATH`);
+}
+if (!existsSync(kubectl)) {
+  console.error(`${kubectl} is missing: run scripts/install-deps (npm ci --prefix tests/deploy)`);
+  process.exit(1);
 }
 const checks = new Checks("deploy.k8s");
 
