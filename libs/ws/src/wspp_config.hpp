@@ -10,12 +10,39 @@
 // shuts TLS down, that read consumes the peer's close_notify, and the shutdown then waits for
 // this timer; the connection's close handler runs only afterwards.
 
+#include <cstdint>
+#include <random>
+
 #include <websocketpp/config/asio.hpp>
 #include <websocketpp/config/asio_client.hpp>
 
 namespace coapgw::ws::internal {
 
 constexpr long kTransportTimeoutMs = 10L * 60L * 1000L;
+
+// Masking keys of client frames. websocketpp's stock generator asks std::random_device for every
+// frame (a hardware random instruction retried until it yields): a third of the client's CPU when
+// it sends events back to back. The keys only need to be unpredictable to intermediaries (RFC 6455
+// §5.3, §10.3), which a Mersenne Twister seeded once from std::random_device provides.
+template <class Concurrency, class IntType>
+class SeededRng {
+ public:
+  SeededRng() {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device(),
+                       device(), device(), device(), device()};
+    engine_.seed(seed);
+  }
+  IntType operator()() {
+    typename Concurrency::scoped_lock_type guard(lock_);
+    return distribution_(engine_);
+  }
+
+ private:
+  std::mt19937 engine_;
+  std::uniform_int_distribution<IntType> distribution_;
+  typename Concurrency::mutex_type lock_;
+};
 
 template <class Base, class SocketEndpoint>
 struct Config : public Base {
@@ -30,7 +57,7 @@ struct Config : public Base {
   typedef typename base::endpoint_msg_manager_type endpoint_msg_manager_type;
   typedef typename base::alog_type alog_type;
   typedef typename base::elog_type elog_type;
-  typedef typename base::rng_type rng_type;
+  typedef SeededRng<concurrency_type, uint32_t> rng_type;
 
   struct transport_config : public base::transport_config {
     typedef typename type::concurrency_type concurrency_type;

@@ -79,13 +79,18 @@ void Migrate(pqxx::connection& connection) {
 }  // namespace
 
 struct Store::Connection {
-  explicit Connection(const std::string& url) : pq(url) {}
+  Connection(const std::string& url, bool synchronous_commit) : pq(url) {
+    if (!synchronous_commit) {
+      pq.set_variable("synchronous_commit", "off");
+    }
+  }
   pqxx::connection pq;
 };
 
-Store::Store(std::string url) : url_(std::move(url)) {
+Store::Store(std::string url, bool synchronous_commit)
+    : url_(std::move(url)), synchronous_commit_(synchronous_commit) {
   try {
-    connection_ = std::make_unique<Connection>(url_);
+    connection_ = std::make_unique<Connection>(url_, synchronous_commit_);
     Migrate(connection_->pq);
   } catch (const std::exception& e) {
     // libpq's messages do not quote passwords of a URI that parsed.
@@ -99,7 +104,7 @@ template <typename T, typename F>
 Result<T> Store::Run(const char* what, F&& body) {
   try {
     if (!connection_ || !connection_->pq.is_open()) {
-      connection_ = std::make_unique<Connection>(url_);
+      connection_ = std::make_unique<Connection>(url_, synchronous_commit_);
     }
     pqxx::work txn(connection_->pq);
     T value = body(txn);
@@ -124,6 +129,7 @@ Result<std::optional<std::string>> Store::GatewayId() {
 
 Status Store::SetGatewayId(const std::string& gid) {
   auto done = Run<bool>("store gateway id", [&](pqxx::work& txn) {
+    txn.exec("SET LOCAL synchronous_commit = on");  // rare, and must survive any crash
     txn.exec_params(
         "INSERT INTO wsc_gateway (id, gid) VALUES (1, $1)"
         " ON CONFLICT (id) DO UPDATE SET gid = EXCLUDED.gid, updated_at = now()",

@@ -35,8 +35,11 @@ struct Appended {
 class Store {
  public:
   /// Connects and applies the migrations. Throws std::runtime_error naming the cause (bad URL,
-  /// unreachable server, a newer schema than this binary knows).
-  explicit Store(std::string url);
+  /// unreachable server, a newer schema than this binary knows). `synchronous_commit` false:
+  /// outbox writes do not wait for the WAL flush (PostgreSQL's asynchronous commit: a crash of the
+  /// connector loses nothing, a crash of the database server the last few hundred ms); the
+  /// gateway id is always written synchronously.
+  explicit Store(std::string url, bool synchronous_commit = true);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -66,6 +69,7 @@ class Store {
   Result<T> Run(const char* what, F&& body);
 
   std::string url_;
+  bool synchronous_commit_ = true;
   std::unique_ptr<Connection> connection_;
 };
 
