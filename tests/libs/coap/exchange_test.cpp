@@ -230,6 +230,32 @@ TEST_F(ExchangeTest, BlockWiseBothWays) {
             1);
 }
 
+// libcoap leaves a Content-Format of 0 out of a response with a body; the Server adds it, once,
+// in every block.
+TEST_F(ExchangeTest, TextPlainContentFormatIsSentSmallAndBlockWise) {
+  const std::string big(5000, 'x');
+  OnServer([&](Server& server) {
+    server.AddResource("/text").On(Method::kGet, [](const Request&, Response& response) {
+      response.SetPayload("21.37", content_format::kTextPlain);
+    });
+    server.AddResource("/long-text").On(Method::kGet, [&](const Request&, Response& response) {
+      response.SetPayload(big, content_format::kTextPlain);
+    });
+    return 0;
+  });
+  for (const auto& [path, body] : {std::pair<std::string, std::string>{"/text", "21.37"},
+                                   std::pair<std::string, std::string>{"/long-text", big}}) {
+    auto response = Send(To(Method::kGet, path));
+    ASSERT_TRUE(response.ok()) << path << ": " << response.message();
+    EXPECT_EQ(response->payload, body) << path;
+    EXPECT_EQ(response->content_format, content_format::kTextPlain) << path;
+    EXPECT_EQ(std::count_if(response->options.begin(), response->options.end(),
+                            [](const Option& o) { return o.number == option::kContentFormat; }),
+              1)
+        << path;
+  }
+}
+
 TEST_F(ExchangeTest, SmallBlockSizeIsHonoured) {
   const std::string body = RandomBody(3000);
   std::vector<std::string> block1_seen;
