@@ -119,6 +119,7 @@ void DeviceMirror::ApplySnapshot(const std::string& body) {
   }
   publisher_ = document["publisher"].GetString();
   last_seq_.clear();
+  published_.clear();
   if (document.HasMember("seq") && document["seq"].IsObject()) {
     for (const auto& member : document["seq"].GetObject()) {
       if (member.value.IsUint64()) {
@@ -148,6 +149,7 @@ void DeviceMirror::ApplySnapshot(const std::string& body) {
   log::Info("devices", "synchronised with the RD",
             {{"devices", std::to_string(devices_.size())}, {"rd_publisher", publisher_}});
   listener_.OnSynced(devices_.size());
+  ScheduleCheck();
 
   // Replay what arrived meanwhile; anything that reveals a loss starts another resync.
   std::deque<Held> held;
@@ -166,6 +168,78 @@ void DeviceMirror::ApplySnapshot(const std::string& body) {
     rapidjson::Document data;
     data.Parse(next.data.c_str(), next.data.size());
     Apply(next.topic, next.publisher, next.seq, data);
+  }
+}
+
+void DeviceMirror::ScheduleCheck() {
+  if (check_scheduled_ || options_.check_interval <= Millis(0)) {
+    return;
+  }
+  check_scheduled_ = true;
+  context_.After(options_.check_interval, [this, alive = alive_] {
+    if (*alive) {
+      check_scheduled_ = false;
+      Check();
+    }
+  });
+}
+
+void DeviceMirror::Check() {
+  auto uri = coap::ParseUri(options_.rd_uri);
+  if (!synced_ || fetching_ || !uri.ok()) {
+    ScheduleCheck();  // a fetch is under way or failing; it reschedules the check when it ends
+    return;
+  }
+  coap::ClientRequest request;
+  request.method = coap::Method::kGet;
+  request.endpoint = uri->endpoint;
+  request.path = {"coapgw", "devices"};
+  request.query = {"device_id=-"};  // no device has that id: publisher and seq only
+  request.accept = coap::content_format::kJson;
+  coap::RequestOptions request_options;
+  request_options.timeout = options_.fetch_timeout;
+  client_.Send(std::move(request), request_options,
+               [this, alive = alive_](coap::Outcome<coap::ClientResponse> outcome) {
+                 if (!*alive) {
+                   return;
+                 }
+                 if (outcome.ok() && outcome->code == coap::Code::kContent) {
+                   OnCheck(outcome->payload);
+                 }
+                 ScheduleCheck();
+               });
+}
+
+void DeviceMirror::OnCheck(const std::string& body) {
+  if (!synced_ || fetching_) {
+    return;
+  }
+  rapidjson::Document document;
+  document.Parse(body.c_str(), body.size());
+  if (document.HasParseError() || !document.IsObject() || !document.HasMember("publisher") ||
+      !document["publisher"].IsString()) {
+    return;
+  }
+  const std::string publisher = document["publisher"].GetString();
+  if (publisher != publisher_) {
+    Resync("the RD's publisher is " + publisher + " and none of its events arrived");
+    return;
+  }
+  // An event the RD had published at the previous check has had a whole interval to arrive.
+  for (const auto& [topic, seq] : published_) {
+    const auto applied = last_seq_.find(topic);
+    if (applied == last_seq_.end() || applied->second < seq) {
+      Resync(topic + " up to seq " + std::to_string(seq) + " published but not received");
+      return;
+    }
+  }
+  published_.clear();
+  if (document.HasMember("seq") && document["seq"].IsObject()) {
+    for (const auto& member : document["seq"].GetObject()) {
+      if (member.value.IsUint64()) {
+        published_[member.name.GetString()] = member.value.GetUint64();
+      }
+    }
   }
 }
 

@@ -91,10 +91,9 @@ class DeviceMirrorTest : public testing::Test {
             }
             response.SetPayload(snapshot_, coap::content_format::kJson);
           });
-      DeviceMirrorOptions options;
-      options.rd_uri = "coap://127.0.0.1:" + std::to_string(bound->port);
-      options.retry_interval = milliseconds(50);
-      mirror_ = std::make_unique<DeviceMirror>(loop_.context(), *client_, listener_, options);
+      options_.rd_uri = "coap://127.0.0.1:" + std::to_string(bound->port);
+      options_.retry_interval = milliseconds(50);
+      mirror_ = std::make_unique<DeviceMirror>(loop_.context(), *client_, listener_, options_);
     });
   }
   void TearDown() override {
@@ -115,6 +114,18 @@ class DeviceMirrorTest : public testing::Test {
     loop_.Call([&] { snapshot_ = body; });
   }
 
+  // A new mirror that checks the RD every `interval`.
+  void CheckEvery(milliseconds interval) {
+    loop_.Call([&] {
+      options_.check_interval = interval;
+      mirror_ = std::make_unique<DeviceMirror>(loop_.context(), *client_, listener_, options_);
+    });
+  }
+
+  uint64_t Resyncs() {
+    return loop_.Call([&] { return mirror_->stats().resyncs; });
+  }
+
   void Start() {
     loop_.Call([&] { mirror_->Start(); });
     ASSERT_TRUE(test::WaitUntil([&] { return loop_.Call([&] { return mirror_->synced(); }); },
@@ -133,6 +144,7 @@ class DeviceMirrorTest : public testing::Test {
   coap::ContextThread loop_;
   std::unique_ptr<coap::Server> server_;
   std::unique_ptr<coap::Client> client_;
+  DeviceMirrorOptions options_;
   std::unique_ptr<DeviceMirror> mirror_;
   RecordingListener listener_;
   std::string snapshot_;
@@ -219,6 +231,45 @@ TEST_F(DeviceMirrorTest, MalformedSnapshotIsRetried) {
   SetSnapshot("rd-1", "", {});
   ASSERT_TRUE(test::WaitUntil([&] { return loop_.Call([&] { return mirror_->synced(); }); },
                               milliseconds(5000)));
+}
+
+// Events lost on the bus with no later event to reveal the gap (the bus restarted, then nothing
+// happened): the periodic check of the RD's sequence numbers finds them.
+TEST_F(DeviceMirrorTest, ACheckFindsEventsLostWithNoneAfterThem) {
+  CheckEvery(milliseconds(50));
+  SetSnapshot("rd-1", "\"rd.device.registered\":1", {MakeDevice("a", "node-a")});
+  Start();
+  EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"add a", "synced 1"}));
+  // The RD registers b; its event never arrives.
+  SetSnapshot("rd-1", "\"rd.device.registered\":2",
+              {MakeDevice("a", "node-a"), MakeDevice("b", "node-b")});
+  EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"add b", "synced 2"}));
+  EXPECT_EQ(Resyncs(), 1U);
+}
+
+TEST_F(DeviceMirrorTest, ACheckFindsARestartedRdThatPublishedNothing) {
+  CheckEvery(milliseconds(50));
+  SetSnapshot("rd-1", "\"rd.device.registered\":1", {MakeDevice("a", "node-a")});
+  Start();
+  EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"add a", "synced 1"}));
+  SetSnapshot("rd-2", "", {MakeDevice("b", "node-b")});
+  EXPECT_EQ(WaitFor(3), (std::vector<std::string>{"gone a resync", "add b", "synced 1"}));
+}
+
+TEST_F(DeviceMirrorTest, ACheckLeavesEventsThatArriveWithinAnInterval) {
+  CheckEvery(milliseconds(50));
+  SetSnapshot("rd-1", "\"rd.device.registered\":1", {MakeDevice("a", "node-a")});
+  Start();
+  EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"add a", "synced 1"}));
+  SetSnapshot("rd-1", "\"rd.device.registered\":2",
+              {MakeDevice("a", "node-a"), MakeDevice("b", "node-b")});
+  Deliver(MakeMessage(kRegistered, "rd-1", 2,
+                      events::Encode(events::DeviceRegistered{MakeDevice("b", "node-b")})));
+  EXPECT_EQ(WaitFor(1), (std::vector<std::string>{"add b"}));
+  const int fetches = loop_.Call([&] { return fetches_; });
+  ASSERT_TRUE(test::WaitUntil([&] { return loop_.Call([&] { return fetches_; }) >= fetches + 4; },
+                              milliseconds(5000)));
+  EXPECT_EQ(Resyncs(), 0U);
 }
 
 }  // namespace

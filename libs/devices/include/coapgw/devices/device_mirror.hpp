@@ -53,6 +53,12 @@ struct DeviceMirrorOptions {
   std::string rd_uri = "coap://127.0.0.1:5683";  // COAPGW_RD_URI
   Millis fetch_timeout{10000};
   Millis retry_interval{2000};  // after a failed snapshot fetch
+  /// How often a synced mirror asks the RD for its publisher id and last sequence numbers (the
+  /// snapshot of no device). Events lost on the bus with no later event to show the gap (the bus
+  /// restarted, then nothing happened) would otherwise go unnoticed: a resync follows when the RD
+  /// has another publisher, or when an event it had published by the previous check has still not
+  /// arrived. 0: never.
+  Millis check_interval{5000};
 };
 
 /// The bus topics a mirror needs; subscribe to them and pass every message to OnMessage.
@@ -99,6 +105,9 @@ class DeviceMirror {
 
   void Fetch();
   void ApplySnapshot(const std::string& body);
+  void ScheduleCheck();
+  void Check();
+  void OnCheck(const std::string& body);
   void Apply(const std::string& topic, const std::string& publisher, uint64_t seq,
              const rapidjson::Value& data);
   void Upsert(events::Device device, const std::vector<events::DeviceChange>& changes);
@@ -113,8 +122,10 @@ class DeviceMirror {
   bool synced_ = false;
   bool fetching_ = false;
   std::deque<Held> held_;
-  std::string publisher_;                     // the RD publisher we follow
-  std::map<std::string, uint64_t> last_seq_;  // per topic, of publisher_
+  std::string publisher_;                      // the RD publisher we follow
+  std::map<std::string, uint64_t> last_seq_;   // per topic, of publisher_
+  std::map<std::string, uint64_t> published_;  // per topic, the RD's last seq at the last check
+  bool check_scheduled_ = false;
   Stats stats_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
