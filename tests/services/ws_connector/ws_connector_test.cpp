@@ -27,6 +27,7 @@
 #include "coapgw/test/wait.hpp"
 #include "coapgw/ws/platform_protocol.hpp"
 #include "fake_platform.hpp"
+#include "headless_chromium.hpp"
 #include "pg_fixture.hpp"
 #include "platform_sim_testing.hpp"
 
@@ -697,6 +698,89 @@ TEST_F(WsConnectorTest, WssNeedsTheCaFileAndNamesTheCertificateProblemWithoutIt)
   StartConnector(trusted);  // ready: handshake and device sync done over wss://
   EXPECT_NE(connector_->Stderr().find("state=ready"), std::string::npos);
   EXPECT_EQ(connector_->Stderr().find("certificate verification"), std::string::npos);
+}
+
+// The platform simulator's console in headless Chromium: the page lists the device the gateway
+// registered, as online, and a command sent from its form reaches the gateway's bus (where this
+// test plays the executer) and the response shows up in the page.
+TEST_F(WsConnectorTest, ConsolePageShowsTheDeviceAndSendsACommand) {
+  const std::string binary = ChromiumBinary();
+  if (binary.empty()) {
+    GTEST_SKIP() << "chromium is not installed (/usr/bin/chromium or $COAPGW_TEST_CHROMIUM); "
+                    "scripts/install-deps installs Debian's chromium";
+  }
+  platform_sim::test::PlatformSimProcess sim;
+  StartConnector({{"COAPGW_PLATFORM_URL", sim.url()},
+                  {"COAPGW_PLATFORM_USER", "demo"},
+                  {"COAPGW_PLATFORM_PASSWORD", "demo"}});
+  ASSERT_FALSE(Register("node-ui").empty());
+  std::string uri;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const auto state = sim.Get("/api/state");
+        if (!state.IsObject()) {
+          return false;
+        }
+        for (const auto& device : state["devices"].GetArray()) {
+          if (device["name"] == "node-ui" && device["listened"].GetBool()) {
+            uri = device["uri"].GetString();
+          }
+        }
+        return !uri.empty();
+      },
+      kWait))
+      << Logs();
+
+  ws::test::TempDir profile;
+  HeadlessChromium chromium(binary, profile.path());
+  ASSERT_EQ(chromium.error(), "");
+  auto page = chromium.Open("http://127.0.0.1:" + std::to_string(sim.port()) + "/");
+  ASSERT_NE(page, nullptr) << chromium.error();
+  const std::string row = "document.querySelector('#device-list tr[data-uri=\"" + uri + "\"]')";
+  // The page fills the list from /api/state after it loaded: wait for the row, online.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const auto text = page->Evaluate(row + " ? " + row + ".dataset.status + ' ' + " + row +
+                                         ".innerText : ''");
+        return text && text->rfind("\"online node-ui", 0) == 0;
+      },
+      kWait))
+      << page->Evaluate("document.body.innerText").value_or("(no page)");
+
+  // Fill the form as a person would and submit it.
+  ASSERT_EQ(
+      page->Evaluate("(() => {"
+                     " const device = document.getElementById('command-device');"
+                     " device.value = '" +
+                     uri +
+                     "';"
+                     " device.dispatchEvent(new Event('change'));"
+                     " document.getElementById('command-service').value = 'PUT /actuators/led';"
+                     " document.getElementById('command-data').value = 'on';"
+                     " document.getElementById('command-send').click();"
+                     " return device.value; })()"),
+      "\"" + uri + "\"");
+  ASSERT_TRUE(WaitUntil([&] { return !commands_->Commands().empty(); }, kWait)) << Logs();
+  const events::Command command = commands_->Commands().front();
+  EXPECT_EQ(command.device_id, uri);
+  EXPECT_EQ(command.method, events::Method::kPut);
+  EXPECT_EQ(command.path, "/actuators/led");
+  EXPECT_EQ(command.payload.data, "on");
+  events::CommandResult result;
+  result.command_id = command.command_id;
+  result.device_id = uri;
+  result.code = "2.04";
+  result.payload.data = "led is on";
+  ASSERT_TRUE(publisher_->Publish(events::CommandResult::kTopic, events::Encode(result)).ok());
+  std::string shown;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        shown = page->Evaluate("document.getElementById('command-result').innerText").value_or("");
+        return shown.find("response 2.04") != std::string::npos &&
+               shown.find("data: led is on") != std::string::npos;
+      },
+      kWait))
+      << shown;
 }
 
 TEST(WsConnectorBinaryTest, RequiresThePlatformUrlAndExplainsHelp) {
