@@ -532,6 +532,20 @@ TEST_F(WsConnectorTest, BadPlatformInputIsIgnored) {
   EXPECT_TRUE(connector_->running());
 }
 
+// The uri of the device named `name` when the simulator listens to it, else "".
+std::string ListenedUri(const platform_sim::test::PlatformSimProcess& sim,
+                        const std::string& name) {
+  const auto state = sim.Get("/api/state");
+  if (state.IsObject()) {
+    for (const auto& device : state["devices"].GetArray()) {
+      if (device["name"] == name.c_str() && device["listened"].GetBool()) {
+        return device["uri"].GetString();
+      }
+    }
+  }
+  return "";
+}
+
 // The same paths against tools/platform-sim, the faithful simulator of the Go server.
 TEST_F(WsConnectorTest, WorksWithThePlatformSimulator) {
   platform_sim::test::PlatformSimProcess sim;
@@ -540,21 +554,7 @@ TEST_F(WsConnectorTest, WorksWithThePlatformSimulator) {
                   {"COAPGW_PLATFORM_PASSWORD", "demo"}});
   ASSERT_FALSE(Register("node-sim").empty());
   std::string uri;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        const auto state = sim.Get("/api/state");
-        if (!state.IsObject()) {
-          return false;
-        }
-        for (const auto& device : state["devices"].GetArray()) {
-          if (device["name"] == "node-sim" && device["listened"].GetBool()) {
-            uri = device["uri"].GetString();
-            return true;
-          }
-        }
-        return false;
-      },
-      kWait))
+  ASSERT_TRUE(WaitUntil([&] { return !(uri = ListenedUri(sim, "node-sim")).empty(); }, kWait))
       << Logs();
   const std::string hash = ws::platform::GatewayHashOf(
       {ws::platform::HashedDevice{uri, "iot#type-1", "node-sim", {{"d", "s1"}}}});
@@ -651,12 +651,7 @@ TEST_F(WsConnectorTest, DevicesWithoutATypeOrRefusedByThePlatformDoNotFailTheSyn
   // The platform's hash covers exactly what it accepted.
   const auto state = sim.Get("/api/state");
   ASSERT_TRUE(state.IsObject() && state["gateways"].Size() == 1);
-  std::string typed_uri;
-  for (const auto& device : state["devices"].GetArray()) {
-    if (device["name"] == "node-typed") {
-      typed_uri = device["uri"].GetString();
-    }
-  }
+  const std::string typed_uri = ListenedUri(sim, "node-typed");
   EXPECT_STREQ(
       state["gateways"][0]["hash"].GetString(),
       ws::platform::GatewayHashOf(
@@ -715,20 +710,7 @@ TEST_F(WsConnectorTest, ConsolePageShowsTheDeviceAndSendsACommand) {
                   {"COAPGW_PLATFORM_PASSWORD", "demo"}});
   ASSERT_FALSE(Register("node-ui").empty());
   std::string uri;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        const auto state = sim.Get("/api/state");
-        if (!state.IsObject()) {
-          return false;
-        }
-        for (const auto& device : state["devices"].GetArray()) {
-          if (device["name"] == "node-ui" && device["listened"].GetBool()) {
-            uri = device["uri"].GetString();
-          }
-        }
-        return !uri.empty();
-      },
-      kWait))
+  ASSERT_TRUE(WaitUntil([&] { return !(uri = ListenedUri(sim, "node-ui")).empty(); }, kWait))
       << Logs();
 
   ws::test::TempDir profile;
