@@ -1,4 +1,5 @@
-# coapgw_test(<name> LABEL unit|integration|contract [TIMEOUT s] SOURCES ... LIBS ...)
+# coapgw_test(<name> LABEL unit|integration|contract|e2e [TIMEOUT s] SOURCES ... LIBS ...)
+# e2e: the whole stack as real processes (tests/e2e, tests/support Stack).
 # One GoogleTest executable; every test in it becomes a ctest entry with the label and a timeout
 # (ctest's default of 1500 s would let a hung test eat the CI budget).
 include(GoogleTest)

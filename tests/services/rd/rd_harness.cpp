@@ -1,14 +1,7 @@
 #include "rd_harness.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <csignal>
-#include <fstream>
 #include <future>
-#include <random>
 #include <utility>
 
 #include <gtest/gtest.h>
@@ -22,31 +15,6 @@ namespace {
 constexpr milliseconds kStartTimeout{10'000};
 constexpr milliseconds kStopTimeout{5000};
 constexpr char kProbeSector[] = "bus-probe";
-
-// A free loopback port below the kernel's ephemeral range. An RD restarted on it finds it free
-// again, where an ephemeral port may meanwhile have gone to some client socket of another process
-// (tests run in parallel).
-uint16_t StablePort(int type) {
-  int ephemeral_low = 32768;
-  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
-  std::random_device seed;
-  std::mt19937 random(seed());
-  std::uniform_int_distribution<int> pick(10'000, std::max(10'001, ephemeral_low - 1));
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const auto port = static_cast<uint16_t>(pick(random));
-    const int fd = socket(AF_INET, type, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-    close(fd);
-    if (free) {
-      return port;
-    }
-  }
-  return type == SOCK_DGRAM ? coapgw::test::FreeUdpPort() : coapgw::test::FreeTcpPort();
-}
 
 std::string TcpEndpoint() {
   return "tcp://127.0.0.1:" + std::to_string(coapgw::test::FreeTcpPort());
@@ -111,8 +79,8 @@ std::string LocationOf(const coap::ClientResponse& response) {
 }
 
 RdHarness::RdHarness()
-    : coap_port_(StablePort(SOCK_DGRAM)),
-      http_port_(StablePort(SOCK_STREAM)),
+    : coap_port_(coapgw::test::StableUdpPort()),
+      http_port_(coapgw::test::StableTcpPort()),
       bus_pub_(TcpEndpoint()),
       bus_sub_(TcpEndpoint()) {}
 

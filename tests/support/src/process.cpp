@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -40,6 +42,29 @@ uint16_t FreePort(int type) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   close(fd);
   return ntohs(address.sin_port);
+}
+
+// A free loopback port of `type` between 10000 and the start of the ephemeral range.
+uint16_t StablePort(int type) {
+  int ephemeral_low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+  std::random_device seed;
+  std::mt19937 random(seed());
+  std::uniform_int_distribution<int> pick(10'000, std::max(10'001, ephemeral_low - 1));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const auto port = static_cast<uint16_t>(pick(random));
+    const int fd = socket(AF_INET, type, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    close(fd);
+    if (free) {
+      return port;
+    }
+  }
+  return FreePort(type);
 }
 
 }  // namespace
@@ -166,6 +191,13 @@ uint16_t FreeTcpPort() {
 }
 uint16_t FreeUdpPort() {
   return FreePort(SOCK_DGRAM);
+}
+
+uint16_t StableTcpPort() {
+  return StablePort(SOCK_STREAM);
+}
+uint16_t StableUdpPort() {
+  return StablePort(SOCK_DGRAM);
 }
 
 }  // namespace coapgw::test

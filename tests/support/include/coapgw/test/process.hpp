@@ -53,4 +53,10 @@ class Process {
 uint16_t FreeTcpPort();
 uint16_t FreeUdpPort();
 
+/// A free loopback port below the kernel's ephemeral range: a process restarted on it finds it
+/// free again, where an ephemeral port may meanwhile have gone to a client socket of another
+/// process (tests run in parallel).
+uint16_t StableTcpPort();
+uint16_t StableUdpPort();
+
 }  // namespace coapgw::test
