@@ -55,6 +55,7 @@ TEST(DiscoveryNaming, EpAttributeComesFromAnyLink) {
   EXPECT_EQ(EpAttribute("</a>;ep=\"\""), std::nullopt) << "an empty name is no name";
   EXPECT_EQ(EpAttribute("</a>;ep=\"" + std::string(64, 'x') + "\""), std::nullopt);
   EXPECT_EQ(EpAttribute("<broken"), std::nullopt);
+  EXPECT_EQ(EtAttribute("</>;ep=a;et=\"oic.d.light\""), "oic.d.light");
 }
 
 TEST(DiscoveryNaming, BaseAndPreference) {
@@ -242,6 +243,7 @@ TEST_F(DiscoveryTest, AMulticastRoundRegistersTheResponderAsAThirdPartyRegistrat
   test::Responder device(OnGroup(), "</>;ep=\"lamp-1\",</light>;rt=\"light\";obs");
   DiscoveryOptions options;
   options.port = device.port();
+  options.et = "iot#lamp";
   Start(options);
   const std::vector<Found> found = Round();
   ASSERT_EQ(found.size(), 1U);
@@ -257,6 +259,7 @@ TEST_F(DiscoveryTest, AMulticastRoundRegistersTheResponderAsAThirdPartyRegistrat
   EXPECT_TRUE(registration->base_explicit);
   EXPECT_EQ(registration->owner, kDiscoveryOwner);
   EXPECT_EQ(registration->lt_s, 120);
+  EXPECT_EQ(registration->et, "iot#lamp") << "COAPGW_RD_DISCOVERY_ET";
   ASSERT_EQ(registration->links.size(), 2U);
   EXPECT_EQ(registration->links[1].target, "/light");
   EXPECT_EQ(loop_.Call([&] { return sink_.topics; }),

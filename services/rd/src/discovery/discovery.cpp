@@ -102,6 +102,8 @@ void AddSettings(Settings& settings) {
                 "900", SettingKind::kInt, false, false, 1, 4294967295LL});
   settings.Add({"COAPGW_RD_DISCOVERY_SECTOR",
                 "sector (d) of discovered registrations (default: COAPGW_RD_DEFAULT_SECTOR)", ""});
+  settings.Add({"COAPGW_RD_DISCOVERY_ET",
+                "endpoint type (et) of discovered devices whose links carry no et attribute", ""});
   settings.Add({"COAPGW_RD_DISCOVERY_MAX_RESPONSES",
                 "responders processed per round (the rest "
                 "are dropped with a log line)",
@@ -130,6 +132,7 @@ DiscoveryOptions OptionsFromSettings(const Settings& settings, const std::string
   if (options.sector.empty()) {
     options.sector = default_sector;
   }
+  options.et = settings.String("COAPGW_RD_DISCOVERY_ET");
   options.max_responses = static_cast<size_t>(settings.Int("COAPGW_RD_DISCOVERY_MAX_RESPONSES"));
   options.rate = static_cast<double>(settings.Int("COAPGW_RD_DISCOVERY_RATE"));
   options.max_addresses = static_cast<size_t>(settings.Int("COAPGW_RD_DISCOVERY_MAX_ADDRESSES"));
@@ -455,10 +458,14 @@ void Discovery::Register(uint64_t round_id, std::vector<coap::ProbeResponse> res
     requester.discovery = true;
     requester.ip = response.from.ip;
     requester.port = response.from.port;
-    const std::vector<QueryParam> query = {{"ep", ep},
-                                           {"d", options_.sector},
-                                           {"lt", std::to_string(options_.lifetime_s)},
-                                           {"base", base}};
+    std::vector<QueryParam> query = {{"ep", ep},
+                                     {"d", options_.sector},
+                                     {"lt", std::to_string(options_.lifetime_s)},
+                                     {"base", base}};
+    const std::string et = EtAttribute(response.payload).value_or(options_.et);
+    if (!et.empty()) {
+      query.push_back({"et", et});
+    }
     ++*outstanding;
     directory_.Register(
         requester, query, response.payload, false,

@@ -51,6 +51,7 @@ struct DiscoveryOptions {
   Millis window{6000};               // answers are collected this long (RFC 7252 Leisure: 5 s)
   int64_t lifetime_s = 900;          // lt of discovered registrations (> interval + window)
   std::string sector;                // d of discovered registrations
+  std::string et;                    // et of those that give none themselves (empty: none)
   size_t max_responses = 256;        // responders processed per round
   double rate = 20;                  // unicast requests per second
   size_t max_addresses = 256;        // unicast addresses per request

@@ -128,6 +128,20 @@ Status AppendPrefix(std::string_view item, uint16_t port, size_t max_addresses,
   return BadItem(item, "not an IP prefix");
 }
 
+// The first value of attribute `name` in any link, when it is a valid name.
+std::optional<std::string> FirstAttribute(std::string_view links, std::string_view name) {
+  auto parsed = linkformat::Parse(links);
+  if (!parsed.ok()) {
+    return std::nullopt;
+  }
+  for (const auto& link : *parsed) {
+    if (auto value = link.Find(name)) {
+      return ValidName(*value) ? std::optional<std::string>(*value) : std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string AddressName(const coap::Address& address) {
@@ -141,19 +155,11 @@ std::string AddressName(const coap::Address& address) {
 }
 
 std::optional<std::string> EpAttribute(std::string_view links) {
-  auto parsed = linkformat::Parse(links);
-  if (!parsed.ok()) {
-    return std::nullopt;
-  }
-  for (const auto& link : *parsed) {
-    if (auto ep = link.Find("ep")) {
-      if (ValidName(*ep)) {
-        return std::string(*ep);
-      }
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
+  return FirstAttribute(links, "ep");
+}
+
+std::optional<std::string> EtAttribute(std::string_view links) {
+  return FirstAttribute(links, "et");
 }
 
 std::string BaseOf(const coap::Address& address) {

@@ -25,6 +25,8 @@ std::string AddressName(const coap::Address& address);
 /// /.well-known/core (e.g. `</>;ep="node1"`), when it is a valid name (1..63 bytes, no control
 /// characters). nullopt when there is none or it is invalid.
 std::optional<std::string> EpAttribute(std::string_view links);
+/// The same for the responder's endpoint type: its first `et` attribute (RFC 9176 §9.3).
+std::optional<std::string> EtAttribute(std::string_view links);
 
 /// The base URI of a responder: "coap://192.0.2.7", "coap://[2001:db8::7]:5684" (no zone id).
 std::string BaseOf(const coap::Address& address);
