@@ -159,6 +159,26 @@ TEST_F(ExecuterServiceTest, LargePayloadsTravelBlockWiseBothWays) {
   EXPECT_TRUE(*echoed == bytes);
 }
 
+// COAPGW_EXECUTER_MAX_BODY bounds command bodies, not the RD's snapshot the executer's device
+// mirror fetches (about 1 KiB per device: 1,000 simulated devices exceed the default 1 MiB).
+TEST_F(ExecuterServiceTest, TheBodyLimitBoundsCommandsButNotTheRdSnapshot) {
+  EchoDevice device;
+  for (int i = 0; i < 20; ++i) {
+    gateway_.Register("filler-" + std::to_string(i),
+                      "coap://127.0.0.1:" + std::to_string(20000 + i));
+  }
+  const std::string id = gateway_.Register("echo", device.base());
+  ASSERT_GE(gateway_.RdDevices().size(), 21u);  // a snapshot of well above 1,024 bytes
+  StartExecuter({{"COAPGW_EXECUTER_MAX_BODY", "1024"}});
+  ASSERT_TRUE(WaitForExecuter(id, events::kCodeTimeout)) << gateway_.Logs();
+  events::Command fits = TestCommand("fits", id, events::Method::kGet, "/big");
+  fits.query = "n=1024";
+  EXPECT_EQ(CodeOf(fits), "2.05");
+  events::Command too_big = TestCommand("too-big", id, events::Method::kGet, "/big");
+  too_big.query = "n=1025";
+  EXPECT_EQ(CodeOf(too_big), events::kCodeTooLarge);
+}
+
 TEST_F(ExecuterServiceTest, ADeviceGetsItsCommandsOneAtATimeInOrder) {
   EchoDevice device;
   StartExecuter({{"COAPGW_EXECUTER_NSTART", "1"}});

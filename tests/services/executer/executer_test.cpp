@@ -194,7 +194,31 @@ TEST_F(ExecuterTest, OversizedPayloadIsRefusedWithoutSending) {
   EXPECT_EQ(device.requests(), 0);
 }
 
-// The response limit is the Context's (ContextOptions::max_body_size), as the service sets it.
+// The Executer holds responses to its own limit, whatever the Context accepts (the service's
+// Context accepts more: the RD snapshot of its device mirror comes through it).
+TEST_F(ExecuterTest, OversizedResponseIsTooLargeUnderTheExecutersLimit) {
+  EchoDevice device;
+  ExecuterOptions options;
+  options.max_body_bytes = 4096;
+  Start(options);
+  AddDevice("d", device.base());
+  events::Command fits = TestCommand("fits", "d", events::Method::kGet, "/big");
+  fits.query = "n=4096";
+  Submit(fits);
+  events::Command too_big = TestCommand("too-big", "d", events::Method::kGet, "/big");
+  too_big.query = "n=4097";
+  Submit(too_big);
+  auto result = ResultFor("fits");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->code, "2.05");
+  EXPECT_EQ(result->payload.data.size(), 4096u);
+  result = ResultFor("too-big");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->code, events::kCodeTooLarge);
+  EXPECT_EQ(result->detail.value_or(""), "response body of 4097 bytes exceeds the limit of 4096");
+}
+
+// A response above the Context's limit (ContextOptions::max_body_size) is too-large as well.
 TEST(ExecuterLimitTest, OversizedResponseIsTooLarge) {
   EchoDevice device;
   coap::ContextOptions context_options;

@@ -197,7 +197,15 @@ void Executer::OnResponse(uint64_t key, const coap::Outcome<coap::ClientResponse
   const Job job = std::move(it->second.job);
   in_flight_.erase(it);
   queue_.Finished(job.command.device_id);
-  Publish(ResultOf(job.command, outcome, Elapsed(job)));
+  if (outcome.ok() && outcome->payload.size() > options_.max_body_bytes) {
+    Publish(FailedResult(job.command, events::kCodeTooLarge,
+                         "response body of " + std::to_string(outcome->payload.size()) +
+                             " bytes exceeds the limit of " +
+                             std::to_string(options_.max_body_bytes),
+                         Elapsed(job)));
+  } else {
+    Publish(ResultOf(job.command, outcome, Elapsed(job)));
+  }
   Pump();
 }
 

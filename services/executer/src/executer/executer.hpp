@@ -53,8 +53,9 @@ class MirrorLookup final : public DeviceLookup {
 
 struct ExecuterOptions {
   QueueLimits limits;
-  /// Largest request payload sent (else `too-large` without sending). Responses are bounded by
-  /// the coap::Context's ContextOptions::max_body_size (set it to the same value).
+  /// Largest request payload sent (else `too-large` without sending) and response body passed
+  /// on (else `too-large`). The coap::Context's ContextOptions::max_body_size bounds what libcoap
+  /// reassembles at all; it must not be below this value.
   size_t max_body_bytes = size_t{1024} * 1024;
   /// Upper bound on the time a command may take, whatever its `deadline` says (a far-future
   /// deadline from a skewed clock must not hold a queue slot forever).

@@ -1,5 +1,6 @@
 #include "executer/service.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -191,7 +192,10 @@ int RunExecuter(ServiceContext& service) {
   zmq::context_t zmq_context;
   LoopState state;  // before the loop: its timers refer to it until the thread ends
   coap::ContextOptions context_options;
-  context_options.max_body_size = options.max_body_bytes;
+  // The device mirror fetches the RD's snapshot on this context too: about 1 KiB per device,
+  // so more than one command body (1 MiB by default) from about 1,000 devices on. Command
+  // responses are held to COAPGW_EXECUTER_MAX_BODY by the Executer itself.
+  context_options.max_body_size = std::max(options.max_body_bytes, context_options.max_body_size);
   coap::ContextThread loop(context_options);
   coap::Context& context = loop.context();
   const LoopTeardown teardown(loop, [&state] {
