@@ -77,6 +77,11 @@ class RestartTest : public ::testing::Test {
     ASSERT_TRUE(stack_.Start(&error)) << "starting the stack: " << error;
   }
 
+  void TearDown() override {
+    std::string error;
+    EXPECT_TRUE(stack_.StopAll(&error)) << "stopping the stack (SIGTERM): " << error;
+  }
+
   // Waits until the platform agrees with the RD: the gateway holds exactly the RD's connected
   // devices (and its hash is committed), each listened to under its name and type, and no device
   // the RD no longer has is on the platform. `what` names the moment for the failure message.

@@ -29,6 +29,11 @@ class StoryTest : public ::testing::Test {
     ASSERT_TRUE(stack_.Start(&error)) << "starting the stack: " << error;
   }
 
+  void TearDown() override {
+    std::string error;
+    EXPECT_TRUE(stack_.StopAll(&error)) << "stopping the stack (SIGTERM): " << error;
+  }
+
   // Step 1: every simulated device is on the platform, listened to and committed to the
   // gateway, as the contract maps it; returns their platform ids by endpoint name.
   std::map<std::string, std::string> ExpectDevicesOnPlatform(const std::string& step) {
@@ -97,6 +102,15 @@ class StoryTest : public ::testing::Test {
       }
     }
     return handlers;
+  }
+
+  // True when the gateway sent a request with each of `wanted` for device `uri` (commits: any)
+  // after `after`.
+  bool Sent(const std::string& uri, uint64_t after, std::initializer_list<const char*> wanted) {
+    const auto handlers = HandlersFor(uri, after);
+    return std::all_of(wanted.begin(), wanted.end(), [&](const char* handler) {
+      return std::find(handlers.begin(), handlers.end(), handler) != handlers.end();
+    });
   }
 
   // Waits for the platform's response to task `task_id`; its payload as a document.
@@ -256,10 +270,13 @@ TEST_F(StoryTest, AnOfflineDeviceIsDisconnectedAndReconnectedWhenBack) {
       kWait))
       << Failure(stack_, step, "the platform still listens to e2e-2",
                  {Part::kWsConnector, Part::kPlatformSim});
-  const auto offline = HandlersFor(uri, before);
-  EXPECT_NE(std::find(offline.begin(), offline.end(), "disconnect"), offline.end())
-      << Failure(stack_, step, "no disconnect sent", {Part::kWsConnector});
-  EXPECT_EQ(std::find(offline.begin(), offline.end(), "delete"), offline.end())
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return Sent(uri, before, {"disconnect", "commit"});
+      },
+      kWait))
+      << Failure(stack_, step, "no disconnect and commit sent", {Part::kWsConnector});
+  EXPECT_FALSE(Sent(uri, before, {"delete"}))
       << Failure(stack_, step, "a delete was sent for an offline device", {Part::kWsConnector});
   // The others stay connected.
   for (const std::string ep : {"e2e-0", "e2e-1"}) {
@@ -279,11 +296,12 @@ TEST_F(StoryTest, AnOfflineDeviceIsDisconnectedAndReconnectedWhenBack) {
       kWait))
       << Failure(stack_, step, "e2e-2 is not connected again",
                  {Part::kRd, Part::kPinger, Part::kWsConnector});
-  const auto online = HandlersFor(uri, back);
-  EXPECT_NE(std::find(online.begin(), online.end(), "put"), online.end())
-      << Failure(stack_, step, "no put after coming back", {Part::kWsConnector});
-  EXPECT_NE(std::find(online.begin(), online.end(), "commit"), online.end())
-      << Failure(stack_, step, "no commit after coming back", {Part::kWsConnector});
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return Sent(uri, back, {"put", "commit"});
+      },
+      kWait))
+      << Failure(stack_, step, "no put and commit after coming back", {Part::kWsConnector});
   EXPECT_EQ(RdDevice(stack_, "e2e-2")->device_id, uri) << "the device id changed";
   // Its data flows again.
   const uint64_t resumed = PlatformLastSeq(stack_);
@@ -313,9 +331,12 @@ TEST_F(StoryTest, ADeletedRegistrationIsDeletedOnThePlatform) {
       << Failure(stack_, step, "the RD still has e2e-1", {Part::kRd, Part::kDeviceSim});
   ASSERT_TRUE(WaitUntil([&] { return !PlatformDeviceNamed(stack_, "e2e-1"); }, kWait)) << Failure(
       stack_, step, "the platform still has e2e-1", {Part::kWsConnector, Part::kPlatformSim});
-  const auto handlers = HandlersFor(uri, before);
-  EXPECT_NE(std::find(handlers.begin(), handlers.end(), "delete"), handlers.end());
-  EXPECT_NE(std::find(handlers.begin(), handlers.end(), "commit"), handlers.end());
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return Sent(uri, before, {"delete", "commit"});
+      },
+      kWait))
+      << Failure(stack_, step, "no delete and commit sent", {Part::kWsConnector});
   std::optional<PlatformGateway> gateway;
   EXPECT_TRUE(WaitUntil(
       [&] {

@@ -297,6 +297,24 @@ bool Stack::Start(std::string* error) {
   return true;
 }
 
+bool Stack::StopAll(std::string* error) {
+  std::string failures;
+  for (auto it = kParts.rbegin(); it != kParts.rend(); ++it) {
+    if (!Running(*it)) {
+      continue;
+    }
+    const auto code = Stop(*it);
+    if (code != 0) {
+      failures += Name(*it) +
+                  (code ? " exited with " + std::to_string(*code)
+                        : std::string(" did not stop within 5 s")) +
+                  ":\n" + Tail(*it);
+    }
+  }
+  *error = failures;
+  return failures.empty();
+}
+
 void Stack::Kill(Part part) {
   auto slot = slots_.find(part);
   if (slot != slots_.end() && slot->second.process) {

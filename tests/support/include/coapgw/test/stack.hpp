@@ -90,6 +90,10 @@ class Stack {
   /// ws-connector: connected and synced; the device simulator: every device registered once),
   /// the platform simulator's /api/state. False, with its log tail in `error`, after 20 s.
   bool StartPart(Part part, std::string* error);
+  /// SIGTERM to every running part in reverse start order; true when each exited 0 within 5 s
+  /// (the contract's clean stop; a sanitizer report at exit fails it too). Otherwise false, with
+  /// the parts that did not and their log tails in `error`.
+  bool StopAll(std::string* error);
   /// SIGKILL and reap (nothing of the part's shutdown runs).
   void Kill(Part part);
   /// SIGTERM; the exit code, or nullopt when it did not end within 5 s (then it is killed).
