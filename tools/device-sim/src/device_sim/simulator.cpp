@@ -439,6 +439,17 @@ struct Shard {
     } else {
       return;
     }
+    // Resolved per exchange, as the client would (the RD's address may change), but in the
+    // family of the device's own address: a name's first address may be of the other one.
+    Result<std::string> rd_address = ResolveForSource(options.rd.host, options.listen.host);
+    if (!rd_address.ok()) {
+      NoteFailure(device, kind, rd_address.error().message);
+      if (kind != RdExchange::kDelete) {
+        RetryAfterFailure(index);
+      }
+      return;
+    }
+    request.endpoint.host = *rd_address;
     coap::RequestOptions request_options;
     request_options.timeout = options.rd_timeout;
     ++in_flight;
@@ -492,7 +503,7 @@ struct Shard {
           metrics.deregistrations.Inc();
           log::Debug(kLog, "deregistered", {{"ep", device.model.ep()}});
         } else {
-          NoteFailure(device, kind, outcome);
+          NoteFailure(device, kind, Cause(outcome));
         }
         Pump();
         return;
@@ -500,12 +511,17 @@ struct Shard {
     if (ok) {
       Registered(index);
     } else {
-      NoteFailure(device, kind, outcome);
-      ++device.failures;
-      SetState(device, RegState::kRetrying);
-      ScheduleRetry(index, Backoff(device.failures));
+      NoteFailure(device, kind, Cause(outcome));
+      RetryAfterFailure(index);
     }
     Pump();
+  }
+
+  void RetryAfterFailure(size_t index) {
+    Device& device = devices[index];
+    ++device.failures;
+    SetState(device, RegState::kRetrying);
+    ScheduleRetry(index, Backoff(device.failures));
   }
 
   void Registered(size_t index) {
@@ -540,14 +556,15 @@ struct Shard {
     device.state = state;
   }
 
-  void NoteFailure(const Device& device, RdExchange kind,
-                   const coap::Outcome<coap::ClientResponse>& outcome) {
+  static std::string Cause(const coap::Outcome<coap::ClientResponse>& outcome) {
+    return outcome.ok() ? "answered " + coap::FormatCode(outcome->code) + " " + outcome->payload
+                        : outcome.error().message;
+  }
+
+  void NoteFailure(const Device& device, RdExchange kind, const std::string& cause) {
     metrics.failures.Inc();
     ++failures_since_report;
-    last_failure =
-        std::string(RdExchangeName(kind)) + " of " + device.model.ep() + ": " +
-        (outcome.ok() ? "answered " + coap::FormatCode(outcome->code) + " " + outcome->payload
-                      : outcome.error().message);
+    last_failure = std::string(RdExchangeName(kind)) + " of " + device.model.ep() + ": " + cause;
     log::Debug(kLog, "RD exchange failed", {{"cause", last_failure}});
   }
 
@@ -776,6 +793,16 @@ struct Simulator::Impl {
 
 Simulator::Simulator(SimOptions options, MetricsRegistry& metrics, Health& health)
     : size_(options.devices) {
+  if (options.registration != RegistrationMode::kNone) {
+    // A name that does not resolve yet is retried like an RD that does not answer yet; one
+    // without an address the devices can send to is a mistake in the settings.
+    auto rd_address = ResolveForSource(options.rd.host, options.listen.host);
+    if (!rd_address.ok() && rd_address.error().code == ErrorCode::kInvalidArgument) {
+      throw std::runtime_error("COAPGW_RD_URI " + options.rd.ToUri() + ": " +
+                               rd_address.error().message + "; devices listen on " +
+                               options.listen.host + " (COAPGW_DEVICE_SIM_LISTEN)");
+    }
+  }
   std::vector<uint16_t> ports;
   if (options.listen.port == 0) {
     auto picked = PickFreePorts(options.listen.host, options.devices);

@@ -46,7 +46,9 @@ class Simulator {
   /// Binds every device's endpoint, then starts registering (unless the mode is none) and
   /// ticking. `health` becomes ready once every device has registered once. Throws
   /// std::runtime_error when an endpoint cannot be bound, a port of the range is taken by another
-  /// socket, or the descriptor limit is too low for the fleet.
+  /// socket, the descriptor limit is too low for the fleet, or the RD's host has no address of
+  /// the family of the devices' listen address (the RD is reached at its first address of that
+  /// family, resolved again for every exchange).
   Simulator(SimOptions options, MetricsRegistry& metrics, Health& health);
   /// Stops like Stop(0) if Stop was not called.
   ~Simulator();

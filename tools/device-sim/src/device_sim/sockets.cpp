@@ -1,6 +1,7 @@
 #include "device_sim/sockets.hpp"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -55,6 +56,12 @@ Result<SocketAddress> ToSockaddr(const std::string& ip, uint16_t port) {
     return MakeError(ErrorCode::kInvalidArgument, "'" + ip + "' is not a numeric IP address");
   }
   return out;
+}
+
+// AF_INET or AF_INET6 for a numeric address, AF_UNSPEC for anything else.
+int FamilyOf(const std::string& ip) {
+  auto address = ToSockaddr(ip, 0);
+  return address.ok() ? address->storage.ss_family : AF_UNSPEC;
 }
 
 // Local ports of every UDP socket in /proc/net/udp and /proc/net/udp6.
@@ -168,6 +175,56 @@ void CheckPortsFree(uint16_t first, size_t count) {
                              std::to_string(first) + "-" + std::to_string(first + count - 1) +
                              " is already in use; choose another COAPGW_DEVICE_SIM_LISTEN port");
   }
+}
+
+Result<std::string> PickAddressOfFamily(const std::vector<std::string>& addresses,
+                                        const std::string& local_ip, const std::string& host) {
+  const int family = FamilyOf(local_ip);
+  if (family == AF_UNSPEC) {
+    return MakeError(ErrorCode::kInvalidArgument, "'" + local_ip + "' is not a numeric IP address");
+  }
+  for (const std::string& address : addresses) {
+    if (FamilyOf(address) == family) {
+      return address;
+    }
+  }
+  std::string found;
+  for (const std::string& address : addresses) {
+    found += (found.empty() ? "" : ", ") + address;
+  }
+  return MakeError(ErrorCode::kInvalidArgument,
+                   host + " has no " + (family == AF_INET ? "IPv4" : "IPv6") +
+                       " address to reach from " + local_ip + " (it has " +
+                       (found.empty() ? "none" : found) + ")");
+}
+
+Result<std::string> ResolveForSource(const std::string& host, const std::string& local_ip) {
+  if (FamilyOf(host) != AF_UNSPEC) {
+    return PickAddressOfFamily({host}, local_ip, host);  // a literal: no resolver round trip
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) {
+    return MakeError(ErrorCode::kUnavailable, "cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  std::vector<std::string> addresses;
+  for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* raw = entry->ai_family == AF_INET
+                          ? static_cast<const void*>(
+                                &reinterpret_cast<const sockaddr_in*>(entry->ai_addr)->sin_addr)
+                          : static_cast<const void*>(
+                                &reinterpret_cast<const sockaddr_in6*>(entry->ai_addr)->sin6_addr);
+    if ((entry->ai_family == AF_INET || entry->ai_family == AF_INET6) &&
+        inet_ntop(entry->ai_family, raw, text, sizeof text) != nullptr) {
+      addresses.emplace_back(text);
+    }
+  }
+  freeaddrinfo(found);
+  return PickAddressOfFamily(addresses, local_ip, host);
 }
 
 void EnsureDescriptors(size_t needed) {

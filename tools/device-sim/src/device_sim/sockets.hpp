@@ -1,7 +1,8 @@
 #pragma once
 
 // The few plain-socket facts the simulator needs beside libcoap: a port held silently while a
-// device is offline, whether a port range is free, and the descriptor limit.
+// device is offline, whether a port range is free, the descriptor limit, and which address of
+// the RD a device can send to.
 
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +48,20 @@ Result<std::vector<uint16_t>> PickFreePorts(const std::string& ip, size_t count)
 /// UDP socket of this host (/proc/net/udp, udp6): with SO_REUSEADDR, which libcoap sets, a second
 /// socket would bind it silently and share its datagrams.
 void CheckPortsFree(uint16_t first, size_t count);
+
+/// The first of `addresses` (numeric, in the resolver's order) of the address family of the
+/// numeric `local_ip`: the one a socket bound to `local_ip` can send to. kInvalidArgument when
+/// `local_ip` is not numeric or none is of its family; the message names `host` (what
+/// `addresses` were resolved from), the family and the addresses there are.
+Result<std::string> PickAddressOfFamily(const std::vector<std::string>& addresses,
+                                        const std::string& local_ip, const std::string& host);
+
+/// `host` (an IP literal or a name) resolved for sending from the numeric `local_ip`: the
+/// resolver's first address of the same family (PickAddressOfFamily), so that devices on
+/// 127.0.0.1 reach "localhost" over IPv4 where it resolves to ::1 first, and devices on ::1 over
+/// IPv6. Errors: kUnavailable when `host` does not resolve (retrying later may work),
+/// kInvalidArgument when it has no address of that family.
+Result<std::string> ResolveForSource(const std::string& host, const std::string& local_ip);
 
 /// Raises the soft RLIMIT_NOFILE towards the hard one when it is below `needed`; throws
 /// std::runtime_error naming both numbers when the hard limit is too low.
