@@ -212,14 +212,9 @@ Result<std::string> ResolveForSource(const std::string& host, const std::string&
   }
   std::vector<std::string> addresses;
   for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
-    char text[INET6_ADDRSTRLEN] = {};
-    const void* raw = entry->ai_family == AF_INET
-                          ? static_cast<const void*>(
-                                &reinterpret_cast<const sockaddr_in*>(entry->ai_addr)->sin_addr)
-                          : static_cast<const void*>(
-                                &reinterpret_cast<const sockaddr_in6*>(entry->ai_addr)->sin6_addr);
-    if ((entry->ai_family == AF_INET || entry->ai_family == AF_INET6) &&
-        inet_ntop(entry->ai_family, raw, text, sizeof text) != nullptr) {
+    char text[NI_MAXHOST] = {};
+    if (getnameinfo(entry->ai_addr, entry->ai_addrlen, text, sizeof text, nullptr, 0,
+                    NI_NUMERICHOST) == 0) {
       addresses.emplace_back(text);
     }
   }
