@@ -197,6 +197,9 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
   // --- The ws-connector, with a backlog in its outbox. -----------------------------------
   {
     const std::string step = "6.1 (ws-connector killed)";
+    // Data flows first, so that the connection killed has sent events of its own.
+    ASSERT_TRUE(WaitUntil([&] { return PlatformEvents(stack_).size() >= 20; }, kWait)) << Failure(
+        stack_, step, "no data reached the platform", {Part::kObserver, Part::kWsConnector});
     // A slow platform lets events pile up in the outbox, which the kill must not lose.
     ASSERT_TRUE(stack_.PlatformPost("/api/hooks", R"({"action":"delay","ms":400})").status == 200);
     ASSERT_TRUE(WaitUntil(
