@@ -1,6 +1,7 @@
 // Which address of the RD the devices send to: the first of the RD host's addresses in the family
 // of the devices' own (a name such as localhost may resolve to ::1 before 127.0.0.1), checked on
-// the address choice itself and with the Simulator registering at a minimal RD on loopback.
+// the address choice itself and with the Simulator registering at a minimal RD on loopback. ctest
+// runs these a second time where localhost resolves to ::1 first (with_hosts.sh).
 
 #include <netdb.h>
 #include <sys/socket.h>
