@@ -100,13 +100,13 @@ Store::Store(std::string url, bool synchronous_commit)
 
 Store::~Store() = default;
 
-template <typename T, typename F>
+template <typename T, typename Txn, typename F>
 Result<T> Store::Run(const char* what, F&& body) {
   try {
     if (!connection_ || !connection_->pq.is_open()) {
       connection_ = std::make_unique<Connection>(url_, synchronous_commit_);
     }
-    pqxx::work txn(connection_->pq);
+    Txn txn(connection_->pq);
     T value = body(txn);
     txn.commit();
     return value;
@@ -121,14 +121,14 @@ Result<T> Store::Run(const char* what, F&& body) {
 }
 
 Result<std::optional<std::string>> Store::GatewayId() {
-  return Run<std::optional<std::string>>("read gateway id", [](pqxx::work& txn) {
+  return Run<std::optional<std::string>, pqxx::work>("read gateway id", [](pqxx::work& txn) {
     const pqxx::result rows = txn.exec("SELECT gid FROM wsc_gateway WHERE id = 1");
     return rows.empty() ? std::nullopt : std::optional<std::string>(rows[0][0].as<std::string>());
   });
 }
 
 Status Store::SetGatewayId(const std::string& gid) {
-  auto done = Run<bool>("store gateway id", [&](pqxx::work& txn) {
+  auto done = Run<bool, pqxx::work>("store gateway id", [&](pqxx::work& txn) {
     txn.exec("SET LOCAL synchronous_commit = on");  // rare, and must survive any crash
     txn.exec_params(
         "INSERT INTO wsc_gateway (id, gid) VALUES (1, $1)"
@@ -141,7 +141,7 @@ Status Store::SetGatewayId(const std::string& gid) {
 
 Result<Appended> Store::Append(const std::vector<std::pair<std::string, std::string>>& messages,
                                uint64_t pending, uint64_t limit) {
-  return Run<Appended>("outbox append", [&](pqxx::work& txn) {
+  return Run<Appended, pqxx::nontransaction>("outbox append", [&](pqxx::nontransaction& txn) {
     Appended appended;
     if (messages.empty()) {
       return appended;
@@ -162,6 +162,8 @@ Result<Appended> Store::Append(const std::vector<std::pair<std::string, std::str
       appended.ids.push_back(row[0].as<int64_t>());
     }
     std::sort(appended.ids.begin(), appended.ids.end());
+    // A separate statement (autocommit): a crash in between leaves the outbox one batch over
+    // its limit until the next append, which is harmless.
     const uint64_t total = pending + messages.size();
     if (total > limit) {
       const pqxx::result gone = txn.exec_params(
@@ -175,7 +177,8 @@ Result<Appended> Store::Append(const std::vector<std::pair<std::string, std::str
 }
 
 Result<std::vector<OutboxEntry>> Store::Peek(int64_t after_id, size_t count) {
-  return Run<std::vector<OutboxEntry>>("outbox read", [&](pqxx::work& txn) {
+  return Run<std::vector<OutboxEntry>,
+             pqxx::nontransaction>("outbox read", [&](pqxx::nontransaction& txn) {
     std::vector<OutboxEntry> entries;
     const pqxx::result rows = txn.exec_params(
         "SELECT id, handler, payload FROM wsc_outbox WHERE id > $1 ORDER BY id LIMIT $2", after_id,
@@ -197,7 +200,7 @@ Status Store::Remove(const std::vector<int64_t>& ids) {
     array += (array.size() == 1 ? "" : ",") + std::to_string(id);
   }
   array += "}";
-  auto done = Run<bool>("outbox remove", [&](pqxx::work& txn) {
+  auto done = Run<bool, pqxx::nontransaction>("outbox remove", [&](pqxx::nontransaction& txn) {
     txn.exec_params("DELETE FROM wsc_outbox WHERE id = ANY($1::bigint[])", array);
     return true;
   });
@@ -205,7 +208,7 @@ Status Store::Remove(const std::vector<int64_t>& ids) {
 }
 
 Result<uint64_t> Store::DropOlderThan(std::chrono::seconds max_age) {
-  return Run<uint64_t>("outbox expiry", [&](pqxx::work& txn) {
+  return Run<uint64_t, pqxx::work>("outbox expiry", [&](pqxx::work& txn) {
     const pqxx::result gone = txn.exec_params(
         "DELETE FROM wsc_outbox WHERE created_at < now() - make_interval(secs => $1)"
         " RETURNING id",
@@ -215,7 +218,7 @@ Result<uint64_t> Store::DropOlderThan(std::chrono::seconds max_age) {
 }
 
 Result<uint64_t> Store::Count() {
-  return Run<uint64_t>("outbox count", [](pqxx::work& txn) {
+  return Run<uint64_t, pqxx::work>("outbox count", [](pqxx::work& txn) {
     return txn.exec("SELECT count(*) FROM wsc_outbox")[0][0].as<uint64_t>();
   });
 }

@@ -65,7 +65,9 @@ class Store {
 
  private:
   struct Connection;  // libpqxx stays in store.cpp
-  template <typename T, typename F>
+  // `body` in a transaction of type Txn (pqxx::work, or pqxx::nontransaction: one round trip
+  // per statement instead of BEGIN, statement, COMMIT).
+  template <typename T, typename Txn, typename F>
   Result<T> Run(const char* what, F&& body);
 
   std::string url_;
