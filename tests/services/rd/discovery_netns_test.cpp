@@ -61,6 +61,9 @@ class TestNetwork {
     }
     for (const std::string& command : {
              "ip link add " + gw_if_ + " type veth peer name " + dev_if_ + " netns " + ns_,
+             // No duplicate address detection: link-local IPv6 is usable at once.
+             "sysctl -qw net.ipv6.conf." + gw_if_ + ".accept_dad=0",
+             "ip netns exec " + ns_ + " sysctl -qw net.ipv6.conf." + dev_if_ + ".accept_dad=0",
              "ip addr add " + GatewayIp() + "/24 dev " + gw_if_,
              "ip link set " + gw_if_ + " multicast on up",
              "ip -n " + ns_ + " link set lo up",
@@ -115,14 +118,14 @@ class DiscoveryNetnsTest : public ::testing::Test {
     }
   }
 
-  coapgw::test::StackOptions Options() const {
+  coapgw::test::StackOptions Options(const std::string& mode, const std::string& group) const {
     coapgw::test::StackOptions options;
     options.devices = 0;
     options.observer_filter = "rt=ticks";  // coap-server-notls's observable /time
     options.extra_env["coapgw-rd"] = {
-        {"COAPGW_RD_DISCOVERY", "multicast"},
+        {"COAPGW_RD_DISCOVERY", mode},
         {"COAPGW_RD_DISCOVERY_INTERFACES", network_.gw_if()},
-        {"COAPGW_RD_DISCOVERY_GROUPS", kGroup},
+        {"COAPGW_RD_DISCOVERY_GROUPS", group},
         {"COAPGW_RD_DISCOVERY_WINDOW", "6s"},
         {"COAPGW_RD_DISCOVERY_INTERVAL", "10m"},
         {"COAPGW_RD_DISCOVERY_LIFETIME", "3600"},
@@ -171,6 +174,17 @@ class DiscoveryNetnsTest : public ::testing::Test {
     return future.wait_for(15s) == std::future_status::ready ? future.get() : std::string();
   }
 
+  // True once a UDP socket listens on 5683 in the device namespace (within 10 s).
+  bool DeviceListening() const {
+    return coapgw::test::WaitUntil(
+        [&] {
+          const auto sockets =
+              coapgw::test::RunCommand("ip netns exec " + network_.ns() + " ss -Hlun");
+          return sockets.text.find(":5683") != std::string::npos;
+        },
+        10s);
+  }
+
   void TearDown() override {
     client_loop_.Call([&] { client_.reset(); });
   }
@@ -190,7 +204,8 @@ TEST_F(DiscoveryNetnsTest, APassiveDeviceIsDiscoveredObservedAndKeepsItsIdAtANew
   // 1. A device without an RD client: libcoap's example server in the namespace, in the group.
   auto device = std::make_unique<coapgw::test::Process>(std::vector<std::string>{
       IP_TOOL, "netns", "exec", network_.ns(), server, "-g", kGroup, "-G", network_.dev_if()});
-  coapgw::test::Stack stack(Options());
+  ASSERT_TRUE(DeviceListening()) << device->Stderr();
+  coapgw::test::Stack stack(Options("multicast", kGroup));
   std::string error;
   for (Part part :
        {Part::kBus, Part::kRd, Part::kPlatformSim, Part::kWsConnector, Part::kObserver}) {
@@ -267,6 +282,27 @@ TEST_F(DiscoveryNetnsTest, APassiveDeviceIsDiscoveredObservedAndKeepsItsIdAtANew
     return r.payload.find("\"name\":\"passive-1\"") != std::string::npos &&
            r.payload.find(before->device_id) == std::string::npos;
   })) << "the platform got the moved device under a new id";
+}
+
+// The link-local group ff02::fd on the veth: the device answers from its fe80:: address, which
+// becomes its base (without zone id) and, having no ep attribute, its name.
+TEST_F(DiscoveryNetnsTest, TheLinkLocalIpv6GroupFindsADeviceToo) {
+  const std::string server = COAP_SERVER_NOTLS;
+  if (server.empty()) {
+    GTEST_SKIP() << "coap-server-notls (Debian libcoap3-bin) is not installed";
+  }
+  coapgw::test::Process device(
+      {IP_TOOL, "netns", "exec", network_.ns(), server, "-g", "ff02::fd", "-G", network_.dev_if()});
+  ASSERT_TRUE(DeviceListening()) << device.Stderr();
+  coapgw::test::Stack stack(Options("on-demand", "ff02::fd"));
+  std::string error;
+  for (Part part : {Part::kBus, Part::kRd}) {
+    ASSERT_TRUE(stack.StartPart(part, &error)) << error;
+  }
+  const std::string outcome = Discover(stack);
+  EXPECT_NE(outcome.find("<coap://[fe80::"), std::string::npos) << outcome << stack.Tail(Part::kRd);
+  EXPECT_NE(outcome.find(";ep=coap-fe80--"), std::string::npos) << outcome;
+  EXPECT_NE(outcome.find("status=new"), std::string::npos) << outcome;
 }
 
 }  // namespace
