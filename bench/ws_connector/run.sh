@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# WebSocket connector benchmark (bench/README.md, "WebSocket connector"): events/s from the bus
+# through coapgw-ws-connector (outbox in PostgreSQL, fsync on) to a platform over one connection,
+# and command round trips with an executer that answers at once, each against a reference measured
+# in the same run (the bus alone; a raw WebSocket round trip). The RD snapshot (one device) comes
+# from bench/executer/device_farm. Loopback only; every phase is bounded.
+#   bench/ws_connector/run.sh [events] [window] [commands]     (default 100000 2000 2000)
+#   COAPGW_BENCH_BUILD    build folder (default build/bench-release)
+#   COAPGW_BENCH_PG_PORT  port of the throwaway PostgreSQL (default 55499)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+events=${1:-100000}
+window=${2:-2000}
+commands=${3:-2000}
+build=${COAPGW_BENCH_BUILD:-build/bench-release}
+pg_port=${COAPGW_BENCH_PG_PORT:-55499}
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$build" -j2 --target coapgw_ws_connector coapgw_bus_service device_farm \
+  bench_ws_connector >/dev/null
+bin=$(cd "$build/bin" && pwd)
+
+work=$(mktemp -d)
+chmod 755 "$work"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pub=tcp://127.0.0.1:$(free_port)
+sub=tcp://127.0.0.1:$(free_port)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/pg stop "$work/pg" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+scripts/pg start "$work/pg" "$pg_port" ${COAPGW_BENCH_PG_FAST:+--fast} >/dev/null
+database=$(scripts/pg url "$work/pg" "$pg_port")
+"$bin/device_farm" --devices=1 >"$work/farm.out" 2>"$work/farm.log" &
+pids+=($!)
+COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub COAPGW_LOG_LEVEL=warn "$bin/coapgw-bus" 2>"$work/bus.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^rd=' "$work/farm.out" && break; sleep 0.1; done
+rd_uri=$(sed -n 's/^rd=\([^ ]*\).*/\1/p' "$work/farm.out")
+
+COAPGW_DATABASE_URL=$database COAPGW_RD_URI=$rd_uri COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub \
+  COAPGW_DEFAULT_DEVICE_TYPE=iot#bench COAPGW_LOG_LEVEL=warn \
+  "$bin/bench_ws_connector" --connector="$bin/coapgw-ws-connector" --bus-pub="$pub" \
+  --bus-sub="$sub" --events="$events" --window="$window" --commands="$commands" \
+  | tee "$work/result.txt"
+
+python3 - "$work/result.txt" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    words = line.split()
+    if words:
+        rows[words[0]] = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+bus, wsc = float(rows["bus"]["rate"]), float(rows["connector"]["rate"])
+cmd, echo = rows["commands"], rows["ws-echo"]
+print()
+print(f"events: connector {wsc:.0f}/s = {wsc / bus:.2f} x the bus alone ({bus:.0f}/s)")
+print(f"commands: p50 {cmd['p50_us']} us = {float(cmd['p50_us']) / float(echo['p50_us']):.1f} x "
+      f"a raw WebSocket round trip ({echo['p50_us']} us); p99 {cmd['p99_us']} us "
+      f"(echo {echo['p99_us']} us)")
+PY
