@@ -16,6 +16,7 @@
 #include <net/if.h>
 
 #include "coapgw/coap/uri.hpp"
+#include "coapgw/test/wait.hpp"
 #include "discovery/naming.hpp"
 #include "discovery_responder.hpp"
 #include "memory_store.hpp"
@@ -154,7 +155,9 @@ class DiscoveryTest : public ::testing::Test {
   }
 
   void Start(DiscoveryOptions options, Policy policy = Policy::kFirstComeFirstRemembered) {
-    options.mode = Mode::kOnDemand;
+    if (options.mode == Mode::kOff) {
+      options.mode = Mode::kOnDemand;
+    }
     options.interfaces = {"lo"};
     options.groups = {kGroup};
     options.window = 300ms;
@@ -175,6 +178,7 @@ class DiscoveryTest : public ::testing::Test {
       client_ = std::make_unique<coap::Client>(context);
       discovery_ =
           std::make_unique<Discovery>(context, *server_, *client_, *directory_, index_, options);
+      discovery_->Start();
     });
   }
 
@@ -269,6 +273,21 @@ TEST_F(DiscoveryTest, AMulticastRoundRegistersTheResponderAsAThirdPartyRegistrat
   ASSERT_EQ(again.size(), 1U);
   EXPECT_EQ(again[0].status, "refreshed");
   EXPECT_EQ(Find("lamp-1")->device_id, registration->device_id);
+}
+
+TEST_F(DiscoveryTest, MulticastModeRediscoversEveryInterval) {
+  test::Responder device(OnGroup(), "</>;ep=\"again\",</t>");
+  DiscoveryOptions options;
+  options.port = device.port();
+  options.mode = Mode::kMulticast;
+  options.interval = 400ms;
+  Start(options);
+  ASSERT_TRUE(coapgw::test::WaitUntil([&] { return Find("again").has_value(); }, 10s))
+      << "not found by the round at start";
+  const TimePoint first = Find("again")->updated_at;
+  ASSERT_TRUE(coapgw::test::WaitUntil([&] { return Find("again")->updated_at > first; }, 10s))
+      << "not refreshed by a later round";
+  EXPECT_GE(device.served(), 2);
 }
 
 TEST_F(DiscoveryTest, WithoutEpTheNameComesFromTheAddress) {
