@@ -163,6 +163,7 @@ class DiscoveryTest : public ::testing::Test {
     options.window = 300ms;
     options.sector = "lab";
     options.lifetime_s = 120;
+    options.metrics = &metrics_;
     loop_.Call([&] {
       DirectoryOptions directory_options;
       directory_options.policy = policy;
@@ -232,6 +233,7 @@ class DiscoveryTest : public ::testing::Test {
     return options;
   }
 
+  MetricsRegistry metrics_;
   coap::ContextThread loop_;
   Index index_;
   rd::test::MemoryStore store_;
@@ -326,6 +328,9 @@ TEST_F(DiscoveryTest, AMalformedAnswerIsIgnored) {
   const std::vector<Found> found = Round({{Family::kIpv4, "127.0.0.1", device.port()}});
   ASSERT_EQ(found.size(), 1U);
   EXPECT_EQ(found[0].status, "malformed");
+  EXPECT_NE(metrics_.Render().find("coapgw_rd_discovery_ignored_total 1"), std::string::npos)
+      << metrics_.Render();
+  EXPECT_NE(metrics_.Render().find("coapgw_rd_discovery_rounds_total 1"), std::string::npos);
   EXPECT_NE(found[0].detail.find("link-format"), std::string::npos) << found[0].detail;
   EXPECT_TRUE(loop_.Call([&] { return index_.size(); }) == 0U);
 }

@@ -77,6 +77,25 @@ struct Discovery::Round {
   std::vector<Found> found;
 };
 
+// The counters behind coapgw_rd_discovery_* (thread-safe; bumped on the loop thread).
+struct Discovery::Counters {
+  explicit Counters(MetricsRegistry& registry)
+      : rounds(registry.AddCounter("coapgw_rd_discovery_rounds_total",
+                                   "Discovery rounds completed (multicast and unicast).")),
+        answers(registry.AddCounter("coapgw_rd_discovery_answers_total",
+                                    "Discovery answers processed (one per responder and round).")),
+        ignored(registry.AddCounter(
+            "coapgw_rd_discovery_ignored_total",
+            "Discovery answers ignored: malformed, dropped over the bound, or refused.")),
+        registered(registry.AddCounter(
+            "coapgw_rd_discovery_registrations_total",
+            "Registrations made or refreshed by discovery (new, refreshed, moved).")) {}
+  Counter& rounds;
+  Counter& answers;
+  Counter& ignored;
+  Counter& registered;
+};
+
 void AddSettings(Settings& settings) {
   settings.Add({"COAPGW_RD_DISCOVERY",
                 "gateway-initiated discovery: off, on-demand (POST /coapgw/discover only) or "
@@ -195,6 +214,9 @@ Discovery::Discovery(coap::Context& context, coap::Server& server, coap::Client&
       options_(std::move(options)) {
   if (options_.mode == Mode::kOff) {
     return;
+  }
+  if (options_.metrics != nullptr) {
+    counters_ = std::make_unique<Counters>(*options_.metrics);
   }
   AddResource();
   worker_ = std::thread([this] { WorkerLoop(); });
@@ -333,6 +355,9 @@ void Discovery::Collected(uint64_t round_id, Result<coap::ProbeResult> result) {
              {"dropped", std::to_string(result->dropped)},
              {"malformed", std::to_string(result->malformed)},
              {"unsent", std::to_string(result->unsent)}});
+  if (counters_) {
+    counters_->ignored.Inc(result->dropped + result->malformed);
+  }
   if (result->dropped > 0) {
     log::Warn(kLog, "answers beyond COAPGW_RD_DISCOVERY_MAX_RESPONSES dropped",
               {{"round", std::to_string(round_id)}, {"dropped", std::to_string(result->dropped)}});
@@ -507,6 +532,17 @@ void Discovery::Finish(uint64_t round_id, std::vector<Found> found) {
     }
   }
   wake_.notify_all();
+  if (counters_) {
+    counters_->rounds.Inc();
+    counters_->answers.Inc(found.size());
+    for (const Found& one : found) {
+      if (one.status == "new" || one.status == "refreshed" || one.status == "moved") {
+        counters_->registered.Inc();
+      } else if (one.status != "owned") {
+        counters_->ignored.Inc();
+      }
+    }
+  }
   log::Info(kLog, "round done",
             {{"round", std::to_string(round_id)}, {"responders", std::to_string(found.size())}});
   last_ = std::move(found);

@@ -30,6 +30,7 @@
 #include "coapgw/coap/group_probe.hpp"
 #include "coapgw/coap/server.hpp"
 #include "coapgw/common/duration.hpp"
+#include "coapgw/common/metrics.hpp"
 #include "coapgw/common/settings.hpp"
 #include "rd/directory.hpp"
 #include "rd/index.hpp"
@@ -58,7 +59,8 @@ struct DiscoveryOptions {
   size_t max_payload_bytes = 65536;  // larger /.well-known/core documents are not registered
   std::vector<std::string> allow = {"loopback"};  // who may ask for a round: IPs, "loopback"
   Millis fetch_timeout{10000};                    // unicast GET of a document that came in blocks
-  Millis answer_within{20000};  // a round expected to take longer is answered 2.04 at once
+  Millis answer_within{20000};         // a round expected to take longer is answered 2.04 at once
+  MetricsRegistry* metrics = nullptr;  // coapgw_rd_discovery_* counters go here when set
 };
 
 /// What became of one responder in a round.
@@ -122,6 +124,8 @@ class Discovery {
   const Index& index_;
   DiscoveryOptions options_;
   std::vector<Found> last_;
+  struct Counters;
+  std::unique_ptr<Counters> counters_;                          // null without a registry
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards posted work
 
   // Shared with the worker thread; guarded by mutex_.

@@ -222,8 +222,9 @@ int RunRd(ServiceContext& service) {
   CoapInterfaceOptions coap_options;
   coap_options.max_payload_bytes = static_cast<size_t>(settings.Int("COAPGW_RD_MAX_PAYLOAD"));
   coap_options.simple_registration = settings.Bool("COAPGW_RD_SIMPLE_REGISTRATION");
-  const discovery::DiscoveryOptions discovery_options = discovery::OptionsFromSettings(
+  discovery::DiscoveryOptions discovery_options = discovery::OptionsFromSettings(
       settings, directory_options.default_sector, coap_options.max_payload_bytes);
+  discovery_options.metrics = &service.metrics;
   const std::vector<HostPort> listen = ParseListen(settings.String("COAPGW_RD_LISTEN"));
   const std::string bus_pub = bus::EndpointSetting(settings, bus::kPubEndpointSetting);
   const std::string bus_sub = bus::EndpointSetting(settings, bus::kSubEndpointSetting);
