@@ -141,11 +141,11 @@ ReplyFn Completer(coap::DeferredResponse deferred, std::string what) {
 coap::ServerOptions CoapInterface::ServerOptions() {
   coap::ServerOptions options;
   // A registration storm brings one new peer per request; libcoap walks all sessions for each
-  // new peer and each I/O round. What a session holds beyond one exchange (observe relations,
-  // deferred replies, queued CONs) keeps it out of the idle count, so only finished exchanges and
-  // block-wise transfers paused longer than the newest 1,024 peers' traffic are dropped.
+  // new peer and each I/O round, lookups included. What a session holds beyond one exchange
+  // (observe relations, deferred replies, queued CONs) keeps it out of the idle count, so only
+  // finished exchanges go, and block-wise transfers paused while 256 newer peers came and went.
   options.idle_session_timeout = Millis(30000);
-  options.max_idle_sessions = 1024;
+  options.max_idle_sessions = 256;
   return options;
 }
 
