@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -434,6 +435,63 @@ TEST_F(WsConnectorTest, EventsWhileThePlatformIsDownArriveInOrderOnce) {
     EXPECT_STREQ(doc["service_uri"].GetString(), "GET /sensors/temp");
     EXPECT_STREQ(doc["value"][1]["value"].GetString(), ("v" + std::to_string(i)).c_str());
   }
+  EXPECT_TRUE(
+      WaitUntil([&] { return database_.Query("SELECT count(*) FROM wsc_outbox") == "0"; }, kWait));
+}
+
+// Events are pipelined: the connection drops while a full window of them waits for replies. Every
+// event still arrives, the first arrival of each in order, and exactly the unanswered ones twice
+// (at least once).
+TEST_F(WsConnectorTest, EventsInFlightWhenTheConnectionDropsAreSentAgainInOrder) {
+  StartConnector({{"COAPGW_WS_REQUEST_TIMEOUT", "30s"}});
+  ASSERT_FALSE(Register("node-10").empty());
+  ASSERT_TRUE(WaitUntil([&] { return PutFor("node-10").has_value(); }, kWait)) << Logs();
+  const std::string uri = (*PutFor("node-10"))["uri"].GetString();
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("commit").size() >= 2; }, kWait));
+  constexpr int kEvents = 1000;
+  constexpr size_t kWindow = 256;  // the connector's pipeline
+  for (int i = 0; i < kEvents / 2; ++i) {
+    PublishData(uri, "v" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("event").size() == kEvents / 2; }, kWait))
+      << Logs();
+  // No more replies: the connector fills its window and waits.
+  platform_.SetSilent(true);
+  for (int i = kEvents / 2; i < kEvents; ++i) {
+    PublishData(uri, "v" + std::to_string(i));
+  }
+  ASSERT_TRUE(
+      WaitUntil([&] { return platform_.Requests("event").size() == kEvents / 2 + kWindow; }, kWait))
+      << Logs();
+  platform_.SetAccepting(false);
+  ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
+  platform_.SetSilent(false);
+  platform_.SetAccepting(true);
+  std::vector<std::string> first;  // the values in order of their first arrival
+  size_t arrivals = 0;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        first.clear();
+        std::set<std::string> seen;
+        const auto events = platform_.Requests("event");
+        arrivals = events.size();
+        for (const auto& event : events) {
+          rapidjson::Document doc;
+          doc.Parse(event.payload.c_str());
+          const std::string value = doc["value"][1]["value"].GetString();
+          if (seen.insert(value).second) {
+            first.push_back(value);
+          }
+        }
+        return first.size() == kEvents;
+      },
+      kWait))
+      << first.size() << " of " << kEvents << " arrived\n"
+      << Logs();
+  for (int i = 0; i < kEvents; ++i) {
+    ASSERT_EQ(first[i], "v" + std::to_string(i)) << "at " << i;
+  }
+  EXPECT_EQ(arrivals, kEvents + kWindow);
   EXPECT_TRUE(
       WaitUntil([&] { return database_.Query("SELECT count(*) FROM wsc_outbox") == "0"; }, kWait));
 }
