@@ -129,6 +129,8 @@ class Socket {
   }
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
+  Socket(Socket&&) = delete;
+  Socket& operator=(Socket&&) = delete;
   int fd() const { return fd_; }
 
  private:
@@ -241,6 +243,7 @@ Result<ProbeResult> Probe(const ProbeRequest& request, const std::function<bool(
     }
   }
   std::vector<pollfd> waiting;
+  waiting.reserve(sockets.size());
   for (const auto& entry : sockets) {
     waiting.push_back(pollfd{entry.second->fd(), POLLIN, 0});
   }

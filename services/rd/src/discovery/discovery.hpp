@@ -97,6 +97,8 @@ class Discovery {
   ~Discovery();
   Discovery(const Discovery&) = delete;
   Discovery& operator=(const Discovery&) = delete;
+  Discovery(Discovery&&) = delete;
+  Discovery& operator=(Discovery&&) = delete;
 
   /// Starts the periodic multicast rounds (mode kMulticast): the first one now.
   void Start();
