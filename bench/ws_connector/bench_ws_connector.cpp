@@ -2,7 +2,7 @@
 // "WebSocket connector"). Loopback only; every wait is bounded.
 //
 //   bench_ws_connector --connector=PATH --bus-pub=EP --bus-sub=EP [--events=N] [--window=W]
-//                      [--commands=M] [--device=ID]
+//                      [--commands=M] [--device=ID] [--sim-port=P]
 //
 // The program is the platform: a libs/ws server that answers the handshake and every request
 // with 200 "ok", counts events and times command responses. It starts the connector (the
@@ -18,9 +18,16 @@
 //              executer.command-result → `response` frame in; p50/p99
 //   ws-echo    M round trips of a frame of the same size over a libs/ws client and this server
 //              (the reference round trip)
-// Output: one line per phase (key=value) and the ratios.
+// With --sim-port the platform is coapgw-platform-sim on that port instead (credentials demo/demo):
+// only the events phase (and its bus reference) runs, counted from the simulator's
+// /api/state counters.
+// Output: one line per phase (key=value).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +72,7 @@ struct Args {
   size_t events = 100'000;
   size_t window = 2'000;
   size_t commands = 2'000;
+  uint16_t sim_port = 0;
 };
 
 Args ParseArgs(int argc, char** argv) {
@@ -88,6 +96,8 @@ Args ParseArgs(int argc, char** argv) {
       args.window = std::stoul(value);
     } else if (key == "--commands") {
       args.commands = std::stoul(value);
+    } else if (key == "--sim-port") {
+      args.sim_port = static_cast<uint16_t>(std::stoul(value));
     } else {
       std::fprintf(stderr, "bench_ws_connector: unknown argument %s\n", arg.c_str());
       std::exit(2);
@@ -136,6 +146,63 @@ double Percentile(std::vector<double> values, double p) {
   return values[std::min(index, values.size() - 1)];
 }
 
+// GET http://127.0.0.1:port/target; the body, empty on any failure.
+std::string HttpGetBody(uint16_t port, const std::string& target) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    return "";
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    const std::string request =
+        "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buffer[16384];
+      ssize_t n = 0;
+      while ((n = recv(fd, buffer, sizeof buffer, 0)) > 0) {
+        response.append(buffer, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  const auto body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// The simulator's counters.events, polled every 5 ms on its own thread.
+class SimEventCounter {
+ public:
+  explicit SimEventCounter(uint16_t port)
+      : thread_([this, port] {
+          while (!stop_.load()) {
+            rapidjson::Document state;
+            state.Parse(HttpGetBody(port, "/api/state").c_str());
+            if (state.IsObject() && state.HasMember("counters") &&
+                state["counters"].HasMember("events")) {
+              events_.store(state["counters"]["events"].GetUint64());
+            }
+            std::this_thread::sleep_for(milliseconds(5));
+          }
+        }) {}
+  ~SimEventCounter() {
+    stop_.store(true);
+    thread_.join();
+  }
+  uint64_t events() const { return events_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> events_{0};
+  std::thread thread_;
+};
+
 std::string EventData(const std::string& device, size_t i) {
   coapgw::events::ObservedData data;
   data.device_id = device;
@@ -168,7 +235,6 @@ class Platform {
 
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(server_->port()); }
   uint64_t events() const { return events_.load(); }
-  uint64_t commits() const { return commits_.load(); }
 
   // Sends a command with task id `task` to the gateway; false when none is connected.
   bool SendCommand(const std::string& device, const std::string& task) {
@@ -213,8 +279,6 @@ class Platform {
       gateway_.store(id);
     } else if (envelope->handler == "event") {
       events_.fetch_add(1);
-    } else if (envelope->handler == "commit") {
-      commits_.fetch_add(1);
     } else if (envelope->handler == "response") {
       rapidjson::Document payload;
       payload.Parse(envelope->payload.c_str());
@@ -230,7 +294,6 @@ class Platform {
   std::set<coapgw::ws::ConnectionId> echo_;  // I/O thread only
   std::atomic<coapgw::ws::ConnectionId> gateway_{0};
   std::atomic<uint64_t> events_{0};
-  std::atomic<uint64_t> commits_{0};
   std::mutex mutex_;
   std::condition_variable answered_;
   std::set<std::string> responded_;
@@ -334,22 +397,27 @@ int main(int argc, char** argv) {
   InstantExecuter executer(zmq, args.bus_pub, args.bus_sub);
   coapgw::bus::Publisher publisher(zmq, args.bus_pub, "bench-observer");
 
-  const pid_t connector = StartConnector(args.connector, platform.url());
+  std::unique_ptr<SimEventCounter> sim;
+  if (args.sim_port != 0) {
+    setenv("COAPGW_PLATFORM_USER", "demo", 1);
+    setenv("COAPGW_PLATFORM_PASSWORD", "demo", 1);
+    sim = std::make_unique<SimEventCounter>(args.sim_port);
+  }
+  const auto platform_events = [&] { return sim ? sim->events() : platform.events(); };
+  const pid_t connector =
+      StartConnector(args.connector, sim ? "ws://127.0.0.1:" + std::to_string(args.sim_port) + "/"
+                                         : platform.url());
   const auto stop_connector = [connector] {
     kill(connector, SIGTERM);
     int status = 0;
     waitpid(connector, &status, 0);
   };
-  // Ready: synced (commit) and data flowing (the bus subscription has joined).
-  if (!WaitFor([&] { return platform.commits() > 0; }, milliseconds(30'000))) {
-    stop_connector();
-    Die("the connector did not sync within 30 s");
-  }
+  // Ready: data flowing (synced, and the bus subscription has joined).
   if (!WaitFor(
           [&] {
             (void)publisher.Publish(coapgw::events::ObservedData::kTopic,
                                     EventData(args.device, 0));
-            return WaitFor([&] { return platform.events() > 0; }, milliseconds(100));
+            return WaitFor([&] { return platform_events() > 0; }, milliseconds(100));
           },
           milliseconds(30'000))) {
     stop_connector();
@@ -375,25 +443,30 @@ int main(int argc, char** argv) {
       }
       return got;
     });
-    std::printf("bus events=%zu window=%zu seconds=%.3f rate=%.0f\n", args.events, args.window,
-                seconds, seconds > 0 ? static_cast<double>(args.events) / seconds : 0.0);
+    std::printf("%s events=%zu window=%zu seconds=%.3f rate=%.0f\n", sim ? "bus-sim" : "bus",
+                args.events, args.window, seconds,
+                seconds > 0 ? static_cast<double>(args.events) / seconds : 0.0);
   }
 
   // The connector: observer.data → platform events.
   {
     const double cpu_before = CpuSeconds(connector);
-    const double seconds = Pump(publisher, coapgw::events::ObservedData::kTopic, args, args.events,
-                                [&] { return platform.events(); });
+    const double seconds =
+        Pump(publisher, coapgw::events::ObservedData::kTopic, args, args.events, platform_events);
     const double cpu = CpuSeconds(connector) - cpu_before;
-    std::printf(
-        "connector events=%zu window=%zu seconds=%.3f rate=%.0f connector_cpu_us_per_event=%.1f\n",
-        args.events, args.window, seconds,
-        seconds > 0 ? static_cast<double>(args.events) / seconds : 0.0,
-        cpu * 1e6 / static_cast<double>(args.events));
+    std::printf("%s events=%zu window=%zu seconds=%.3f rate=%.0f connector_cpu_us_per_event=%.1f\n",
+                sim ? "connector-sim" : "connector", args.events, args.window, seconds,
+                seconds > 0 ? static_cast<double>(args.events) / seconds : 0.0,
+                cpu * 1e6 / static_cast<double>(args.events));
     if (seconds < 0) {
       stop_connector();
       Die("events did not all arrive within 120 s (" + std::to_string(platform.events()) + ")");
     }
+  }
+
+  if (sim) {
+    stop_connector();
+    return 0;
   }
 
   // Command round trips, one at a time.

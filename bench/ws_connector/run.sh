@@ -3,7 +3,8 @@
 # through coapgw-ws-connector (outbox in PostgreSQL, fsync on) to a platform over one connection,
 # and command round trips with an executer that answers at once, each against a reference measured
 # in the same run (the bus alone; a raw WebSocket round trip). The RD snapshot (one device) comes
-# from bench/executer/device_farm. Loopback only; every phase is bounded.
+# from bench/executer/device_farm. Then the events phase again with coapgw-platform-sim as the
+# platform (a fresh outbox database). Loopback only; every phase is bounded.
 #   bench/ws_connector/run.sh [events] [window] [commands]     (default 100000 2000 2000)
 #   COAPGW_BENCH_BUILD    build folder (default build/bench-release)
 #   COAPGW_BENCH_PG_PORT  port of the throwaway PostgreSQL (default 55499)
@@ -17,7 +18,7 @@ pg_port=${COAPGW_BENCH_PG_PORT:-55499}
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build" -j2 --target coapgw_ws_connector coapgw_bus_service device_farm \
-  bench_ws_connector >/dev/null
+  coapgw_platform_sim bench_ws_connector >/dev/null
 bin=$(cd "$build/bin" && pwd)
 
 work=$(mktemp -d)
@@ -43,11 +44,21 @@ pids+=($!)
 for _ in $(seq 100); do grep -q '^rd=' "$work/farm.out" && break; sleep 0.1; done
 rd_uri=$(sed -n 's/^rd=\([^ ]*\).*/\1/p' "$work/farm.out")
 
-COAPGW_DATABASE_URL=$database COAPGW_RD_URI=$rd_uri COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub \
-  COAPGW_DEFAULT_DEVICE_TYPE=iot#bench COAPGW_LOG_LEVEL=warn \
-  "$bin/bench_ws_connector" --connector="$bin/coapgw-ws-connector" --bus-pub="$pub" \
-  --bus-sub="$sub" --events="$events" --window="$window" --commands="$commands" \
-  | tee "$work/result.txt"
+bench() {  # database extra-arguments...
+  COAPGW_DATABASE_URL=$1 COAPGW_RD_URI=$rd_uri COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub \
+    COAPGW_DEFAULT_DEVICE_TYPE=iot#bench COAPGW_LOG_LEVEL=warn \
+    "$bin/bench_ws_connector" --connector="$bin/coapgw-ws-connector" --bus-pub="$pub" \
+    --bus-sub="$sub" --events="$events" --window="$window" "${@:2}"
+}
+bench "$database" --commands="$commands" | tee "$work/result.txt"
+
+# The same events into coapgw-platform-sim (its own database: a fresh outbox and gateway).
+psql -X -q "$database" -c "CREATE DATABASE coapgw_sim" >/dev/null
+sim_port=$(free_port)
+COAPGW_PLATFORM_SIM_LISTEN=127.0.0.1:$sim_port COAPGW_LOG_LEVEL=warn "$bin/coapgw-platform-sim" \
+  2>"$work/sim.log" &
+pids+=($!)
+bench "${database%/*}/coapgw_sim" --sim-port="$sim_port" | tee -a "$work/result.txt"
 
 python3 - "$work/result.txt" <<'PY'
 import sys
@@ -57,9 +68,11 @@ for line in open(sys.argv[1]):
     if words:
         rows[words[0]] = dict(w.split("=", 1) for w in words[1:] if "=" in w)
 bus, wsc = float(rows["bus"]["rate"]), float(rows["connector"]["rate"])
+sim, bus_sim = float(rows["connector-sim"]["rate"]), float(rows["bus-sim"]["rate"])
 cmd, echo = rows["commands"], rows["ws-echo"]
 print()
-print(f"events: connector {wsc:.0f}/s = {wsc / bus:.2f} x the bus alone ({bus:.0f}/s)")
+print(f"events: connector {wsc:.0f}/s = {wsc / bus:.2f} x the bus alone ({bus:.0f}/s); "
+      f"into coapgw-platform-sim {sim:.0f}/s = {sim / bus_sim:.2f} x the bus alone ({bus_sim:.0f}/s)")
 print(f"commands: p50 {cmd['p50_us']} us = {float(cmd['p50_us']) / float(echo['p50_us']):.1f} x "
       f"a raw WebSocket round trip ({echo['p50_us']} us); p99 {cmd['p99_us']} us "
       f"(echo {echo['p99_us']} us)")
