@@ -40,27 +40,48 @@ constexpr auto kDiscovered = 30s;  // a round's window is 6 s (devices wait up t
 // A namespace with one veth pair into it; removed (with the pair) on every way out.
 class TestNetwork {
  public:
-  TestNetwork() : subnet_(static_cast<int>(getpid() % 250) + 1) {
+  TestNetwork() {
     ns_ = "cgdisc" + std::to_string(getpid());
     gw_if_ = "cgg" + std::to_string(getpid() % 100000);
     dev_if_ = "cgd" + std::to_string(getpid() % 100000);
-    prefix_ = "198.18." + std::to_string(subnet_) + ".";
   }
   ~TestNetwork() {
-    coapgw::test::RunCommand("ip link del " + gw_if_ + " 2>/dev/null");
-    coapgw::test::RunCommand("ip netns del " + ns_ + " 2>/dev/null");
+    if (link_created_) {
+      coapgw::test::RunCommand("ip link del " + gw_if_ + " 2>/dev/null");
+    }
+    if (ns_created_) {
+      coapgw::test::RunCommand("ip netns del " + ns_ + " 2>/dev/null");
+    }
   }
   TestNetwork(const TestNetwork&) = delete;
   TestNetwork& operator=(const TestNetwork&) = delete;
 
-  // Builds it; the reason when the kernel or the permissions refuse.
-  std::optional<std::string> Create() {
+  // Builds it; what failed otherwise, with `refused` set when namespaces are refused here.
+  std::optional<std::string> Create(bool* refused) {
     auto added = coapgw::test::RunCommand("ip netns add " + ns_);
-    if (added.exit_code != 0) {
+    *refused = added.exit_code != 0;
+    if (*refused) {
       return "network namespaces are not available here (ip netns add: " + added.text + ")";
     }
+    ns_created_ = true;
+    // A /24 of 198.18.0.0/16 that no interface here uses yet (another run's, for instance).
+    for (int i = 0; i < 250 && prefix_.empty(); ++i) {
+      const int candidate = static_cast<int>((getpid() + i) % 250) + 1;
+      const std::string prefix = "198.18." + std::to_string(candidate) + ".";
+      if (coapgw::test::RunCommand("ip -4 addr show to " + prefix + "0/24").text.empty()) {
+        subnet_ = candidate;
+        prefix_ = prefix;
+      }
+    }
+    if (prefix_.empty()) {
+      return std::string("no free /24 in 198.18.0.0/16 for the test network");
+    }
+    if (auto failed =
+            Run("ip link add " + gw_if_ + " type veth peer name " + dev_if_ + " netns " + ns_)) {
+      return failed;
+    }
+    link_created_ = true;
     for (const std::string& command : {
-             "ip link add " + gw_if_ + " type veth peer name " + dev_if_ + " netns " + ns_,
              // No duplicate address detection: link-local IPv6 is usable at once.
              "sysctl -qw net.ipv6.conf." + gw_if_ + ".accept_dad=0",
              "ip netns exec " + ns_ + " sysctl -qw net.ipv6.conf." + dev_if_ + ".accept_dad=0",
@@ -103,7 +124,9 @@ class TestNetwork {
     return std::nullopt;
   }
 
-  int subnet_;
+  int subnet_ = 0;
+  bool ns_created_ = false;
+  bool link_created_ = false;
   std::string ns_;
   std::string gw_if_;
   std::string dev_if_;
@@ -113,8 +136,12 @@ class TestNetwork {
 class DiscoveryNetnsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (auto refused = network_.Create()) {
-      GTEST_SKIP() << *refused;
+    bool refused = false;
+    if (auto failed = network_.Create(&refused)) {
+      if (refused) {
+        GTEST_SKIP() << *failed;
+      }
+      FAIL() << "cannot build the test network: " << *failed;
     }
   }
 
