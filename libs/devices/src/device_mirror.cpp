@@ -107,6 +107,22 @@ void DeviceMirror::ApplySnapshot(const std::string& body) {
     fail("not a device snapshot");
     return;
   }
+  std::set<std::string> expired;
+  const auto expired_member = document.FindMember("expired");
+  const bool knows_expired = expired_member != document.MemberEnd();
+  if (knows_expired) {
+    if (!expired_member->value.IsArray()) {
+      fail("\"expired\" is not an array");
+      return;
+    }
+    for (const auto& id : expired_member->value.GetArray()) {
+      if (!id.IsString()) {
+        fail("\"expired\" holds a non-string");
+        return;
+      }
+      expired.emplace(id.GetString(), id.GetStringLength());
+    }
+  }
   std::map<std::string, events::Device> fresh;
   for (const auto& item : document["devices"].GetArray()) {
     auto decoded = events::DecodeDeviceRegistered(item);
@@ -134,8 +150,13 @@ void DeviceMirror::ApplySnapshot(const std::string& body) {
       gone.push_back(id);
     }
   }
+  expired_ = std::move(expired);
+  knows_expired_ = knows_expired;
   for (const auto& id : gone) {
-    Erase(id, GoneReason::kResync);
+    const GoneReason reason = !knows_expired_           ? GoneReason::kResync
+                              : expired_.count(id) != 0 ? GoneReason::kExpired
+                                                        : GoneReason::kRemoved;
+    Erase(id, reason);
   }
   for (auto& [id, device] : fresh) {
     const auto it = devices_.find(id);
@@ -313,6 +334,7 @@ void DeviceMirror::Apply(const std::string& topic, const std::string& publisher,
 }
 
 void DeviceMirror::Upsert(events::Device device, const std::vector<events::DeviceChange>& changes) {
+  expired_.erase(device.device_id);
   auto it = devices_.find(device.device_id);
   if (it == devices_.end()) {
     auto inserted = devices_.emplace(device.device_id, std::move(device)).first;
@@ -331,6 +353,9 @@ void DeviceMirror::Erase(const std::string& device_id, GoneReason reason) {
   }
   const events::Device gone = std::move(it->second);
   devices_.erase(it);
+  if (reason == GoneReason::kExpired) {
+    expired_.insert(device_id);
+  }
   listener_.OnDeviceGone(gone, reason);
 }
 

@@ -1,6 +1,7 @@
 #include "coapgw/devices/device_mirror.hpp"
 
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -104,13 +105,14 @@ class DeviceMirrorTest : public testing::Test {
     });
   }
 
+  // `expired`: the snapshot's "expired" member as JSON text ("" leaves it out, as an older RD).
   void SetSnapshot(const std::string& publisher, const std::string& seqs,
-                   const std::vector<events::Device>& devices) {
+                   const std::vector<events::Device>& devices, const std::string& expired = "") {
     std::string body = "{\"publisher\":\"" + publisher + "\",\"seq\":{" + seqs + "},\"devices\":[";
     for (size_t i = 0; i < devices.size(); ++i) {
       body += (i == 0 ? "" : ",") + events::Encode(events::DeviceRegistered{devices[i]});
     }
-    body += "]}";
+    body += "]" + (expired.empty() ? "" : ",\"expired\":" + expired) + "}";
     loop_.Call([&] { snapshot_ = body; });
   }
 
@@ -209,6 +211,42 @@ TEST_F(DeviceMirrorTest, RemovedExpiredAndStatusEventsAreReported) {
   Deliver(MakeMessage(events::DeviceExpired::kTopic, "rd-1", 1,
                       events::Encode(events::DeviceExpired{MakeDevice("b", "node-b")})));
   EXPECT_EQ(WaitFor(3), (std::vector<std::string>{"change a", "gone a removed", "gone b expired"}));
+}
+
+// A resync tells an expiry from a deletion by the snapshot's "expired" ids.
+TEST_F(DeviceMirrorTest, ResyncReportsExpiredAndRemovedDevicesByTheSnapshotsExpiredIds) {
+  SetSnapshot("rd-1", "\"rd.device.registered\":3",
+              {MakeDevice("a", "node-a"), MakeDevice("b", "node-b"), MakeDevice("c", "node-c")},
+              R"(["x"])");
+  Start();
+  listener_.Take();
+  EXPECT_TRUE(loop_.Call([&] { return mirror_->knows_expired(); }));
+  EXPECT_EQ(loop_.Call([&] { return mirror_->expired(); }), std::set<std::string>{"x"});
+  // The events of a's expiry, b's deletion and x's return are lost.
+  SetSnapshot("rd-1", "\"rd.device.registered\":4,\"rd.device.expired\":1",
+              {MakeDevice("c", "node-c"), MakeDevice("x", "node-x")}, R"(["a"])");
+  loop_.Call([&] { mirror_->Resync("test"); });
+  EXPECT_EQ(WaitFor(4),
+            (std::vector<std::string>{"gone a expired", "gone b removed", "add x", "synced 2"}));
+  EXPECT_EQ(loop_.Call([&] { return mirror_->expired(); }), std::set<std::string>{"a"});
+  // Events keep the set: c expires, a registers again.
+  Deliver(MakeMessage(events::DeviceExpired::kTopic, "rd-1", 2,
+                      events::Encode(events::DeviceExpired{MakeDevice("c", "node-c")})));
+  Deliver(MakeMessage(kRegistered, "rd-1", 5,
+                      events::Encode(events::DeviceRegistered{MakeDevice("a", "node-a")})));
+  EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"gone c expired", "add a"}));
+  EXPECT_EQ(loop_.Call([&] { return mirror_->expired(); }), std::set<std::string>{"c"});
+}
+
+// An RD whose snapshot lists no expired ids: the cause of a vanished device stays unknown.
+TEST_F(DeviceMirrorTest, ResyncWithoutExpiredIdsReportsTheCauseAsUnknown) {
+  SetSnapshot("rd-1", "", {MakeDevice("a", "node-a")});
+  Start();
+  listener_.Take();
+  EXPECT_FALSE(loop_.Call([&] { return mirror_->knows_expired(); }));
+  SetSnapshot("rd-1", "", {});
+  loop_.Call([&] { mirror_->Resync("test"); });
+  EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"gone a resync", "synced 0"}));
 }
 
 TEST_F(DeviceMirrorTest, FailedFetchIsRetriedAndHeldEventsReplayed) {

@@ -1,6 +1,7 @@
 #include "rd/directory.hpp"
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -252,10 +253,12 @@ TEST_F(DirectoryTest, RemoveForgetsTheDeviceIdButExpiryKeepsIt) {
   RunPosted();
   EXPECT_EQ(index_.size(), 0U);
   EXPECT_EQ(sink_.events.back().topic, "rd.device.expired");
+  EXPECT_EQ(directory_->expired_device_ids(), std::set<std::string>{device_id});
   const Reply again = Register("ep=n", "");
   EXPECT_EQ(again.location, created.location);
   EXPECT_EQ(index_.Find(KeyOf(again))->device_id, device_id);
   EXPECT_EQ(sink_.events.back().topic, "rd.device.registered");
+  EXPECT_TRUE(directory_->expired_device_ids().empty());
 
   EXPECT_EQ(Call([&](ReplyFn r) { directory_->Remove(KeyOf(again), Node(), std::move(r)); }).code,
             202);
@@ -337,12 +340,13 @@ TEST_F(DirectoryTest, LoadExpiresWhatEndedWhileDown) {
   dead.device_id = "d";
   dead.ep = "dead";
   dead.expires_at = now_ - seconds(1);
-  directory_->Load(StoredState{{alive, dead}, {}});
+  directory_->Load(StoredState{{alive, dead}, {}, {"e"}});
   RunPosted();
   EXPECT_NE(index_.Find(1), nullptr);
   EXPECT_EQ(index_.Find(2), nullptr);
   ASSERT_EQ(sink_.events.size(), 1U);
   EXPECT_EQ(sink_.events[0].topic, "rd.device.expired");
+  EXPECT_EQ(directory_->expired_device_ids(), (std::set<std::string>{"d", "e"}));
 }
 
 TEST_F(DirectoryTest, DatabaseDownIsServiceUnavailableWithMaxAgeAndChangesNothing) {

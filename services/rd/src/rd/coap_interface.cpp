@@ -353,16 +353,28 @@ void CoapInterface::HandleSnapshot(const coap::Request& request, coap::Response&
     first = false;
     body += events::Encode(events::DeviceRegistered{ToDevice(registration)});
   };
+  // "expired": ids kept after their registration expired, so that a consumer can tell a device
+  // that expired from one that was deleted (gone from both lists).
+  const auto& expired = directory_.expired_device_ids();
+  std::string expired_ids;
+  const auto append_expired = [&](const std::string& id) {
+    expired_ids += (expired_ids.empty() ? "\"" : ",\"") + id + "\"";
+  };
   if (device_id) {
     if (const Registration* registration = index_.FindByDeviceId(*device_id)) {
       append(*registration);
+    } else if (expired.count(*device_id) != 0) {
+      append_expired(*device_id);
     }
   } else {
     for (const Registration* registration : index_.All()) {
       append(*registration);
     }
+    for (const std::string& id : expired) {
+      append_expired(id);
+    }
   }
-  body += "]}";
+  body += "],\"expired\":[" + expired_ids + "]}";
   response.SetPayload(std::move(body), coap::content_format::kJson);
 }
 

@@ -16,7 +16,8 @@
 //   GET    /rd-lookup/gp       group lookup (observable)          rt=core.rd-lookup-gp
 //   POST   /rd-group           group registration (draft-11)      rt=core.rd-group
 //   DELETE /rd-group/<n>       group removal
-//   GET    /coapgw/devices     every device record as JSON (the gateway's resync snapshot)
+//   GET    /coapgw/devices     every device record and the expired device ids as JSON (the
+//                              gateway's resync snapshot)
 
 #include <cstddef>
 #include <functional>

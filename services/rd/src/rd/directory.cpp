@@ -196,9 +196,11 @@ void Directory::Load(StoredState state) {
   for (auto& group : state.groups) {
     index_.PutGroup(group);
   }
+  expired_ids_.insert(state.expired_device_ids.begin(), state.expired_device_ids.end());
   log::Info("rd", "loaded",
             {{"registrations", std::to_string(state.registrations.size())},
-             {"groups", std::to_string(state.groups.size())}});
+             {"groups", std::to_string(state.groups.size())},
+             {"expired", std::to_string(state.expired_device_ids.size())}});
   ExpireDue(clock_());
   Changed();
 }
@@ -389,6 +391,7 @@ void Directory::Save(Registration registration, std::optional<Registration> befo
           }
           pending->key = saved->key;
           pending->device_id = saved->device_id;
+          expired_ids_.erase(pending->device_id);
           index_.Put(*pending);
           ScheduleExpiry(*pending);
           Announce(before ? &*before : nullptr, *pending);
@@ -589,6 +592,7 @@ void Directory::Expire(int64_t key) {
   // that write fails, the row keeps its past expires_at and the next start expires it again.
   auto gone = std::make_shared<Registration>(*registration);
   index_.Remove(key);
+  expired_ids_.insert(gone->device_id);
   ++stats_.expiries;
   events_.Publish(events::DeviceExpired::kTopic,
                   events::Encode(events::DeviceExpired{ToDevice(*gone)}));

@@ -125,6 +125,11 @@ class Directory {
   /// When the next registration expires (nullopt when none does).
   std::optional<TimePoint> NextExpiry() const;
 
+  /// Device ids kept without a registration (their lifetime ended; a new registration of the
+  /// same (sector, ep) gets the id back). Ids that are in neither this set nor the index were
+  /// ended by an explicit DELETE (or never existed).
+  const std::set<std::string>& expired_device_ids() const { return expired_ids_; }
+
   /// A pinger's verdict: unreachable sets status 0, reachable sets 1 (each announced once).
   void ApplyLiveness(const std::string& device_id, bool reachable);
 
@@ -173,6 +178,7 @@ class Directory {
   Stats stats_;
   std::map<NameKey, std::deque<std::function<void()>>> busy_;  // in flight -> waiting work
   std::set<std::pair<TimePoint, int64_t>> expiries_;           // (expires_at, key)
+  std::set<std::string> expired_ids_;
 };
 
 }  // namespace coapgw::rd

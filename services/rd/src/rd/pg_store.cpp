@@ -126,6 +126,10 @@ constexpr const char* kLoadRegistrations =
     " (extract(epoch FROM r.expires_at) * 1000000)::bigint"
     " FROM rd_registrations r JOIN rd_devices d ON d.key = r.key ORDER BY d.key";
 
+constexpr const char* kLoadExpiredDeviceIds =
+    "SELECT d.device_id::text FROM rd_devices d"
+    " WHERE NOT EXISTS (SELECT 1 FROM rd_registrations r WHERE r.key = d.key) ORDER BY d.key";
+
 constexpr const char* kLoadGroups =
     "SELECT key, name, sector, base, owner FROM rd_groups ORDER BY key";
 
@@ -1012,6 +1016,9 @@ Result<StoredState> PgStore::Load() {
         return registration.error();
       }
       state.registrations.push_back(std::move(*registration));
+    }
+    for (const auto& row : txn.exec(kLoadExpiredDeviceIds)) {
+      state.expired_device_ids.push_back(row[0].as<std::string>());
     }
     std::map<int64_t, size_t> group_at;
     for (const auto& row : txn.exec(kLoadGroups)) {

@@ -21,6 +21,9 @@ namespace coapgw::rd {
 struct StoredState {
   std::vector<Registration> registrations;
   std::vector<Group> groups;
+  /// Device ids whose (sector, ep) is kept without a registration: it expired, and only an
+  /// explicit DELETE (after a new registration) ends the id.
+  std::vector<std::string> expired_device_ids;
 };
 
 /// The permanent identity of a (sector, ep) pair.

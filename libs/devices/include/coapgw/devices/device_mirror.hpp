@@ -9,7 +9,9 @@
 // could mean a lost event -- a sequence gap, a sequence that goes back, a message from another
 // RD publisher (the RD restarted) -- triggers a new snapshot, and the differences are reported to
 // the listener as if they had been events. While a snapshot is being fetched, events are held and
-// replayed after it.
+// replayed after it. The snapshot also lists the ids of devices whose registration expired (the
+// RD keeps their id), so a device missing from a new snapshot is reported as expired when it is
+// listed there and as removed (an explicit DELETE ended its id) when it is not.
 //
 // Threading: everything runs on the loop thread of the coap::Context given (bus messages are
 // handed over with Context::Post, see bus::SubscriberThread).
@@ -19,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "coapgw/bus/subscriber.hpp"
@@ -33,7 +36,7 @@ namespace coapgw::devices {
 enum class GoneReason {
   kRemoved,  // explicit DELETE: the device id ends
   kExpired,  // lifetime ended: the device id survives a later re-registration
-  kResync,   // absent from a new snapshot (an event was lost; either of the above)
+  kResync,   // absent from a new snapshot of an RD that does not list expired ids (either)
 };
 
 /// Told about every change, on the loop thread.
@@ -83,6 +86,14 @@ class DeviceMirror {
   /// The device with this id, or nullptr.
   const events::Device* Find(const std::string& device_id) const;
   const std::map<std::string, events::Device>& devices() const { return devices_; }
+  /// Ids of devices whose registration expired and whose id the RD keeps (a new registration of
+  /// the same sector and endpoint name brings the device back under it). An id neither here nor
+  /// in devices() was ended by an explicit DELETE, or never existed -- but only when
+  /// knows_expired() is true.
+  const std::set<std::string>& expired() const { return expired_; }
+  /// False until a snapshot was applied, and while the RD's snapshots do not list expired ids
+  /// (an RD older than this library): then expired() is incomplete.
+  bool knows_expired() const { return knows_expired_; }
   /// True once a snapshot was applied and no resync is pending.
   bool synced() const { return synced_; }
 
@@ -118,6 +129,8 @@ class DeviceMirror {
   DeviceListener& listener_;
   DeviceMirrorOptions options_;
   std::map<std::string, events::Device> devices_;
+  std::set<std::string> expired_;
+  bool knows_expired_ = false;
   bool started_ = false;
   bool synced_ = false;
   bool fetching_ = false;
