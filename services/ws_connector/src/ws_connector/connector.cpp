@@ -120,6 +120,11 @@ void Connector::Start() {
     throw std::runtime_error(stored.error().message);
   }
   gateway_id_ = stored->value_or(options_.gateway_id);
+  auto put_ids = store_.PlatformDevices();
+  if (!put_ids.ok()) {
+    throw std::runtime_error(put_ids.error().message);
+  }
+  put_ids_ = std::move(*put_ids);
   auto count = store_.Count();
   if (count.ok()) {
     pending_ = *count;
@@ -325,19 +330,48 @@ bool Connector::Listable(const events::Device& device) const {
   return true;
 }
 
+void Connector::RememberPut(const std::vector<std::string>& ids) {
+  std::vector<std::string> fresh;
+  for (const auto& id : ids) {
+    if (put_ids_.count(id) == 0) {
+      fresh.push_back(id);
+    }
+  }
+  const Status stored = store_.AddPlatformDevices(fresh);
+  if (!stored.ok()) {
+    // The put goes ahead: a device on the platform matters more than a later deletion of it.
+    log::Error(kComponent, "device ids not persisted; a deletion while down would be missed",
+               {{"devices", std::to_string(fresh.size())}, {"error", stored.error().message}});
+    return;
+  }
+  put_ids_.insert(fresh.begin(), fresh.end());
+}
+
+bool Connector::DeletedInRd(const std::string& id) const {
+  // Without the RD's expired ids a vanished device may only have expired: never delete then.
+  return put_ids_.count(id) != 0 && mirror_ != nullptr && mirror_->knows_expired() &&
+         mirror_->Find(id) == nullptr && mirror_->expired().count(id) == 0;
+}
+
 void Connector::StartSync() {
   auto local = std::make_shared<std::map<std::string, platform::HashedDevice>>();
   std::vector<platform::HashedDevice> listed;
+  std::vector<std::string> ids;
   for (const auto& [id, device] : mirror_->devices()) {
     if (Listable(device)) {
       (*local)[id] = ToPlatformDevice(device, options_.default_device_type);
       listed.push_back((*local)[id]);
+      ids.push_back(id);
     }
   }
-  // The sync covers the mirror as it is now; later changes are applied on top. Deletions the
-  // platform has not seen yet survive it (a resync would keep them as disconnected devices).
-  for (auto it = dirty_.begin(); it != dirty_.end();) {
-    it = removed_.count(it->first) != 0 ? std::next(it) : dirty_.erase(it);
+  // The sync covers the mirror as it is now; later changes are applied on top. `clear` only
+  // releases devices (the platform keeps them, as disconnected), so every device the RD ended
+  // while this connector was away or the bus was down is deleted after the sync.
+  dirty_.clear();
+  for (const auto& id : put_ids_) {
+    if (DeletedInRd(id)) {
+      dirty_[id] = false;
+    }
   }
   const std::string local_hash = platform::GatewayHashOf(listed);
   if (local_hash == remote_hash_) {
@@ -349,6 +383,7 @@ void Connector::StartSync() {
   SetState(ConnectorState::kSyncing, std::to_string(listed.size()) + " devices, hash " +
                                          local_hash + " (platform: \"" + remote_hash_ + "\")");
   auto steps = std::make_shared<std::deque<std::pair<std::string, std::string>>>();
+  RememberPut(ids);
   steps->emplace_back("clear", "null");
   for (const auto& [id, device] : *local) {
     steps->emplace_back(id, PutPayload(device));
@@ -475,6 +510,7 @@ bool Connector::PumpDevice() {
         continue;
       }
       metrics_.device_calls.Inc();
+      RememberPut({id});
       log::Info(kComponent, "put", {{"device", id}, {"name", wanted.name}});
       Send("put", PutPayload(wanted), [this, wanted](int status, const std::string&) {
         if (status == 200) {
@@ -484,14 +520,23 @@ bool Connector::PumpDevice() {
       });
       return true;
     }
-    if (removed_.count(id) != 0) {
-      removed_.erase(id);
+    if (DeletedInRd(id)) {
       metrics_.device_calls.Inc();
       log::Info(kComponent, "delete", {{"device", id}});
-      Send("delete", platform::JsonQuote(id), [this, id](int, const std::string&) {
-        // Gone either way: 500 means the platform has no such device any more.
-        platform_devices_.erase(id);
+      Send("delete", platform::JsonQuote(id), [this, id](int status, const std::string& reply) {
+        platform_devices_.erase(id);  // not listened to either way
         commit_pending_ = true;
+        // 500 "cant find exactly one device with given uri": it is gone already.
+        if (status != 200 && reply.find("exactly one device") == std::string::npos) {
+          return;  // kept: the next sync sends it again
+        }
+        const Status forgotten = store_.RemovePlatformDevice(id);
+        if (!forgotten.ok()) {
+          log::Warn(kComponent, "deleted device not forgotten; the next sync deletes it again",
+                    {{"device", id}, {"error", forgotten.error().message}});
+          return;
+        }
+        put_ids_.erase(id);
       });
       return true;
     }
@@ -650,16 +695,14 @@ void Connector::OnDeviceUpsert(const events::Device& device, const events::Devic
   (void)changes;
   const bool force =
       before != nullptr && (before->links != device.links || before->base != device.base);
-  removed_.erase(device.device_id);
   dirty_[device.device_id] = dirty_[device.device_id] || force;
   Pump();
 }
 
 void Connector::OnDeviceGone(const events::Device& device, devices::GoneReason reason) {
-  // After a resync the cause is unknown: disconnect keeps the platform device (the safe side).
-  if (reason == devices::GoneReason::kRemoved) {
-    removed_.insert(device.device_id);
-  }
+  // PumpDevice reads the cause off the mirror (DeletedInRd): delete when the RD ended the id,
+  // disconnect otherwise (expired; or unknown, from an RD that does not list expired ids).
+  (void)reason;
   dirty_[device.device_id] = false;
   Pump();
 }

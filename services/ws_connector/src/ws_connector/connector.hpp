@@ -141,6 +141,10 @@ class Connector final : public devices::DeviceListener {
   void SyncStep(std::shared_ptr<std::deque<std::pair<std::string, std::string>>> steps,
                 std::shared_ptr<std::map<std::string, ws::platform::HashedDevice>> local);
   bool Listable(const events::Device& device) const;
+  // Persists ids about to be put (those not yet recorded).
+  void RememberPut(const std::vector<std::string>& ids);
+  // True when `id` was put on the platform and the RD has ended it (an explicit DELETE).
+  bool DeletedInRd(const std::string& id) const;
   void BecomeReady();
   void OnCommand(const ws::platform::Envelope& envelope);
   void Respond(const std::string& command_payload, std::string_view code,
@@ -180,7 +184,9 @@ class Connector final : public devices::DeviceListener {
   // What the platform has: devices put (and not disconnected/deleted) since the last sync.
   std::map<std::string, ws::platform::HashedDevice> platform_devices_;
   std::map<std::string, bool> dirty_;  // device id -> force a put (links or base changed)
-  std::set<std::string> removed_;      // ids explicitly deleted in the RD, not yet deleted
+  // Every id put on the platform and not deleted there (wsc_platform_devices): an id the RD no
+  // longer knows at all (neither a device nor an expired id) gets a `delete` at the next chance.
+  std::set<std::string> put_ids_;
   bool commit_pending_ = false;
   std::deque<std::string> responses_;  // command response payloads waiting to be sent
   // The outbox: messages not yet written (one INSERT per loop pass), acknowledged ids not yet

@@ -33,6 +33,10 @@ const Migration kMigrations[] = {
      " handler text NOT NULL,"
      " payload text NOT NULL,"
      " created_at timestamptz NOT NULL DEFAULT now());"},
+    {2, "0002_platform_devices",
+     "CREATE TABLE wsc_platform_devices ("
+     " device_id text PRIMARY KEY,"
+     " put_at timestamptz NOT NULL DEFAULT now());"},
 };
 constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -134,6 +138,49 @@ Status Store::SetGatewayId(const std::string& gid) {
         "INSERT INTO wsc_gateway (id, gid) VALUES (1, $1)"
         " ON CONFLICT (id) DO UPDATE SET gid = EXCLUDED.gid, updated_at = now()",
         gid);
+    return true;
+  });
+  return done.ok() ? Status() : Status(done.error());
+}
+
+Result<std::set<std::string>> Store::PlatformDevices() {
+  return Run<std::set<std::string>, pqxx::work>("read platform devices", [](pqxx::work& txn) {
+    std::set<std::string> ids;
+    for (const auto& row : txn.exec("SELECT device_id FROM wsc_platform_devices")) {
+      ids.insert(row[0].as<std::string>());
+    }
+    return ids;
+  });
+}
+
+Status Store::AddPlatformDevices(const std::vector<std::string>& ids) {
+  if (ids.empty()) {
+    return {};
+  }
+  auto done = Run<bool, pqxx::work>("store platform devices", [&](pqxx::work& txn) {
+    // Must survive a crash of the database server too: a lost id is a deletion never sent.
+    txn.exec("SET LOCAL synchronous_commit = on");
+    constexpr size_t kRowsPerStatement = 10'000;  // PostgreSQL takes at most 65535 parameters
+    for (size_t begin = 0; begin < ids.size(); begin += kRowsPerStatement) {
+      const std::vector<std::string> chunk(
+          ids.begin() + static_cast<std::ptrdiff_t>(begin),
+          ids.begin() +
+              static_cast<std::ptrdiff_t>(std::min(ids.size(), begin + kRowsPerStatement)));
+      std::string sql = "INSERT INTO wsc_platform_devices (device_id) VALUES ";
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        sql += (i == 0 ? "($" : ",($") + std::to_string(i + 1) + ")";
+      }
+      sql += " ON CONFLICT (device_id) DO NOTHING";
+      txn.exec_params(sql, pqxx::prepare::make_dynamic_params(chunk));
+    }
+    return true;
+  });
+  return done.ok() ? Status() : Status(done.error());
+}
+
+Status Store::RemovePlatformDevice(const std::string& id) {
+  auto done = Run<bool, pqxx::work>("forget platform device", [&](pqxx::work& txn) {
+    txn.exec_params("DELETE FROM wsc_platform_devices WHERE device_id = $1", id);
     return true;
   });
   return done.ok() ? Status() : Status(done.error());

@@ -5,6 +5,8 @@
 //   wsc_gateway(id = 1, gid, updated_at)          the gateway id the platform assigned
 //   wsc_outbox(id bigserial, handler, payload, created_at)
 //                                                 platform messages waiting for an acknowledgement
+//   wsc_platform_devices(device_id, put_at)       every device id put on the platform and not yet
+//                                                 deleted there (a disconnected one stays)
 // One connection, used from one thread (the connector's loop); reconnects on the next call after
 // the connection broke.
 
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,7 +41,7 @@ class Store {
   /// unreachable server, a newer schema than this binary knows). `synchronous_commit` false:
   /// outbox writes do not wait for the WAL flush (PostgreSQL's asynchronous commit: a crash of the
   /// connector loses nothing, a crash of the database server the last few hundred ms); the
-  /// gateway id is always written synchronously.
+  /// gateway id and the platform device ids are always written synchronously.
   explicit Store(std::string url, bool synchronous_commit = true);
   ~Store();
   Store(const Store&) = delete;
@@ -48,6 +51,14 @@ class Store {
   Result<std::optional<std::string>> GatewayId();
   /// Stores `gid` as the gateway id.
   Status SetGatewayId(const std::string& gid);
+
+  /// The ids of every device put on the platform and not deleted there since.
+  Result<std::set<std::string>> PlatformDevices();
+  /// Records `ids` as put on the platform (before the put is sent: a crash in between leaves an
+  /// id the platform may lack, which a later delete tolerates). Written synchronously.
+  Status AddPlatformDevices(const std::vector<std::string>& ids);
+  /// Forgets `id` once the platform acknowledged its deletion.
+  Status RemovePlatformDevice(const std::string& id);
 
   /// Appends `messages` (handler, payload) in order, in one transaction. `pending` is the
   /// caller's count of waiting messages; when `pending` plus the new ones exceed `limit`, the
