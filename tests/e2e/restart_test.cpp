@@ -114,16 +114,33 @@ class RestartTest : public ::testing::Test {
             if (device.listened) {
               listened.insert(device.uri);
             }
-            if (known.count(device.uri) == 0 &&
-                (unheard_deletions_.count(device.uri) == 0 || device.listened ||
-                 gateway_ids.count(device.id) != 0)) {
+            if (known.count(device.uri) == 0) {
               stale += " " + device.name + "(" + device.uri + ")";
             }
           }
+          // Every deletion reaches the platform as `delete` followed by a `commit`.
+          std::set<std::string> undeleted = deleted_;
+          uint64_t last_delete = 0;
+          uint64_t last_commit = 0;
+          for (const auto& request : PlatformRequests(stack_)) {
+            if (request.handler == "commit") {
+              last_commit = request.seq;
+            } else if (request.handler == "delete") {
+              const auto id = Parse(request.payload);  // the device id as a JSON string
+              if (id.IsString() && deleted_.count(id.GetString()) != 0) {
+                undeleted.erase(id.GetString());
+                last_delete = request.seq;
+              }
+            }
+          }
+          const bool committed_after = last_commit > last_delete;
           difference = "RD connected " + Join(connected) + "; gateway committed " +
                        Join(committed) + "; listened " + Join(listened) +
-                       (stale.empty() ? "" : "; on the platform but not in the RD:" + stale);
-          return committed == connected && listened == connected && stale.empty();
+                       (stale.empty() ? "" : "; on the platform but not in the RD:" + stale) +
+                       (undeleted.empty() ? "" : "; no delete for " + Join(undeleted)) +
+                       (committed_after ? "" : "; no commit after the last delete");
+          return committed == connected && listened == connected && stale.empty() &&
+                 undeleted.empty() && committed_after;
         },
         kWait);
     EXPECT_TRUE(equal) << Failure(stack_, step, "the platform differs from the RD: " + difference,
@@ -179,15 +196,10 @@ class RestartTest : public ::testing::Test {
   }
 
   test::Stack stack_;
-  // Deletions the platform never hears of, a known limit: the platform keeps these devices,
-  // released from the gateway and not listened to (as if disconnected). They are devices deleted
-  // in the RD
-  // - while the ws-connector was down, or before it had sent the `delete`: it keeps pending
-  //   deletions in memory only (services/ws_connector/README.md, "Lifecycle");
-  // - while the bus was down: consumers learn of it from a resync, which cannot tell a deletion
-  //   from an expiry, so the ws-connector sends `disconnect` (the safe side).
-  // Anything else that stays on the platform after the RD dropped it fails the test.
-  std::set<std::string> unheard_deletions_;
+  // Platform ids of the devices deleted in the RD so far, among them those deleted while the
+  // ws-connector was down or before it had sent the `delete`, and while the bus was down: each
+  // must reach the platform as `delete` then `commit`, and leave it.
+  std::set<std::string> deleted_;
 };
 
 TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
@@ -208,7 +220,7 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
         },
         kWait))
         << Failure(stack_, step, "no backlog in the outbox", {Part::kWsConnector});
-    unheard_deletions_.insert(IdOf(5));
+    deleted_.insert(IdOf(5));
     Deregister(5, step);
     WaitRdHas(5, false, step);
     stack_.Kill(Part::kWsConnector);
@@ -227,7 +239,7 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
     ASSERT_FALSE(backlog.empty()) << Failure(stack_, step, "the outbox was empty at the kill");
     ASSERT_EQ(stack_.PlatformPost("/api/hooks", R"({"action":"clear"})").status, 200);
     // While it is down: one device leaves, one comes back.
-    unheard_deletions_.insert(IdOf(4));
+    deleted_.insert(IdOf(4));
     Deregister(4, step);
     WaitRdHas(4, false, step);
     Register(5, step);
@@ -272,7 +284,7 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
   {
     const std::string step = "6.3 (bus killed)";
     stack_.Kill(Part::kBus);
-    unheard_deletions_.insert(IdOf(1));
+    deleted_.insert(IdOf(1));
     Deregister(1, step);
     WaitRdHas(1, false, step);
     Register(3, step);
