@@ -175,6 +175,7 @@ struct Exchange {
   std::string token;
   coap_mid_t mid = COAP_INVALID_MID;
   Clock::time_point started;
+  size_t max_body_size = 0;    // 0: the context's
   Context::TimerId timer = 0;  // deadline, or the Max-Age watch of an observation
   ResponseCallback on_response;
   PingCallback on_ping;
@@ -643,10 +644,12 @@ coap_response_t ClientOnResponse(ClientCore& client, coap_session_t* session,
   }
   Exchange& exchange = *client.exchanges.at(it->second);
   ClientResponse response = client.ParseResponse(received, exchange.started);
-  if (response.payload.size() > client.core.options.max_body_size) {
+  const size_t max_body_size =
+      exchange.max_body_size != 0 ? exchange.max_body_size : client.core.options.max_body_size;
+  if (response.payload.size() > max_body_size) {
     client.Fail(exchange.id, Failure::kTooLarge,
                 "response body of " + std::to_string(response.payload.size()) +
-                    " bytes exceeds max_body_size");
+                    " bytes exceeds max_body_size (" + std::to_string(max_body_size) + ")");
     return COAP_RESPONSE_OK;
   }
   if (exchange.kind == Exchange::Kind::kObserve) {
@@ -776,6 +779,7 @@ RequestId Client::Send(const ClientRequest& request, RequestOptions options,
   auto exchange = std::make_unique<Exchange>();
   exchange->kind = Exchange::Kind::kRequest;
   exchange->id = id;
+  exchange->max_body_size = options.max_body_size;
   exchange->on_response = std::move(callback);
   std::string error;
   coap_pdu_t* pdu = core_->BuildPdu(*acquired.entry, request, options.confirmable,

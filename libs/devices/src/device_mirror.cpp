@@ -63,6 +63,7 @@ void DeviceMirror::Fetch() {
   request.accept = coap::content_format::kJson;
   coap::RequestOptions request_options;
   request_options.timeout = options_.fetch_timeout;
+  request_options.max_body_size = options_.max_snapshot_bytes;
   auto alive = alive_;
   client_.Send(std::move(request), request_options,
                [this, alive](coap::Outcome<coap::ClientResponse> outcome) {

@@ -453,6 +453,44 @@ TEST_F(ExchangeTest, OversizedRequestBodyIsRejected) {
   loop.Call([&] { server.reset(); });
 }
 
+// The per-exchange limit replaces the context's in both directions: a small context may fetch a
+// large answer when the exchange allows it, and a request may hold an answer below the context's.
+TEST_F(ExchangeTest, ResponseBodyLimitIsPerExchangeWhenSet) {
+  OnServer([&](Server& server) {
+    server.AddResource("/big").On(Method::kGet, [](const Request&, Response& response) {
+      response.SetPayload(std::string(5000, 'b'));
+    });
+    return 0;
+  });
+  RequestOptions tight;
+  tight.max_body_size = 1000;
+  auto refused = Send(To(Method::kGet, "/big"), tight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.failure(), Failure::kTooLarge) << refused.message();
+  EXPECT_NE(refused.message().find("(1000)"), std::string::npos) << refused.message();
+
+  ContextOptions small;
+  small.max_body_size = 1000;
+  ContextThread loop(small);
+  auto client = loop.Call([&] { return std::make_unique<Client>(loop.context()); });
+  const auto fetch = [&](RequestOptions options) {
+    Slot<Outcome<ClientResponse>> slot;
+    loop.Call([&] { return client->Send(To(Method::kGet, "/big"), options, slot.Setter()); });
+    auto result = slot.Wait(options.timeout + kWait);
+    return result ? std::move(*result)
+                  : Outcome<ClientResponse>(Failure::kInternal, "test: no callback");
+  };
+  const auto by_context = fetch(RequestOptions{});
+  ASSERT_FALSE(by_context.ok());
+  EXPECT_EQ(by_context.failure(), Failure::kTooLarge) << by_context.message();
+  RequestOptions roomy;
+  roomy.max_body_size = 10000;
+  const auto allowed = fetch(roomy);
+  ASSERT_TRUE(allowed.ok()) << allowed.message();
+  EXPECT_EQ(allowed->payload, std::string(5000, 'b'));
+  loop.Call([&] { client.reset(); });
+}
+
 }  // namespace
 }  // namespace coapgw::coap::testing
 

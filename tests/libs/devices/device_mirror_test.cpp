@@ -163,6 +163,20 @@ TEST_F(DeviceMirrorTest, FirstSnapshotReportsEveryDevice) {
   EXPECT_NE(loop_.Call([&] { return mirror_->Find("a"); }), nullptr);
 }
 
+// The snapshot grows with the directory: its own limit, not the CoAP context's, decides.
+TEST_F(DeviceMirrorTest, SnapshotOverItsLimitIsRefusedAndFetchedAgain) {
+  SetSnapshot("rd-1", "", {MakeDevice("a", "node-a"), MakeDevice("b", "node-b")});
+  loop_.Call([&] {
+    options_.max_snapshot_bytes = 64;
+    mirror_ = std::make_unique<DeviceMirror>(loop_.context(), *client_, listener_, options_);
+    mirror_->Start();
+  });
+  ASSERT_TRUE(test::WaitUntil([&] { return loop_.Call([&] { return fetches_ >= 3; }); },
+                              milliseconds(5000)));
+  EXPECT_FALSE(loop_.Call([&] { return mirror_->synced(); }));
+  EXPECT_TRUE(listener_.Take().empty());
+}
+
 TEST_F(DeviceMirrorTest, EventsInTheSnapshotAreSkippedAndLaterOnesApplied) {
   SetSnapshot("rd-1", "\"rd.device.registered\":2", {MakeDevice("a", "node-a")});
   Start();

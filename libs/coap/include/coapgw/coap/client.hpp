@@ -55,7 +55,7 @@ enum class Failure : uint8_t {
   kUnreachable,  // ICMP error (port/host unreachable), resolution or send failure
   kCancelled,    // Cancel(), Observation::Cancel() or the Client was destroyed
   kSecurity,     // DTLS handshake failed, or no PSK for a coaps:// peer
-  kTooLarge,     // the response body exceeds ContextOptions::max_body_size
+  kTooLarge,     // the response body exceeds the exchange's or the context's max_body_size
   kInvalid,      // the request itself is malformed (bad block size, bad option)
   kInternal,     // libcoap refused for another reason
 };
@@ -142,6 +142,10 @@ struct RequestOptions {
   Millis timeout{10000};
   /// Preferred block size for both directions (16, 32, ..., 1024); 0 lets libcoap choose (1024).
   uint16_t block_size = 0;
+  /// Largest response body this exchange accepts after block-wise reassembly (else
+  /// Failure::kTooLarge); 0: the context's ContextOptions::max_body_size. For answers that grow
+  /// with the deployment, such as a directory's snapshot, rather than with one device.
+  size_t max_body_size = 0;
 };
 
 /// DTLS-PSK credentials for one peer.

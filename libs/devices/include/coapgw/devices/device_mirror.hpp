@@ -56,6 +56,9 @@ struct DeviceMirrorOptions {
   std::string rd_uri = "coap://127.0.0.1:5683";  // COAPGW_RD_URI
   Millis fetch_timeout{10000};
   Millis retry_interval{2000};  // after a failed snapshot fetch
+  /// Largest snapshot accepted. It grows with the directory (about 1 KiB per device), so it is
+  /// bounded apart from the CoAP context's per-exchange limit, which is sized for one device.
+  size_t max_snapshot_bytes = size_t{512} * 1024 * 1024;
   /// How often a synced mirror asks the RD for its publisher id and last sequence numbers (the
   /// snapshot of no device). Events lost on the bus with no later event to show the gap (the bus
   /// restarted, then nothing happened) would otherwise go unnoticed: a resync follows when the RD
