@@ -368,7 +368,8 @@ void Discovery::Collected(uint64_t round_id, Result<coap::ProbeResult> result) {
   auto outstanding = std::make_shared<size_t>(1);
   const auto settle = [this, round_id, responses, outstanding] {
     if (--*outstanding == 0) {
-      Register(round_id, std::move(*responses));
+      Register(std::move(*responses), "",
+               [this, round_id](std::vector<Found> found) { Finish(round_id, std::move(found)); });
     }
   };
   for (size_t i = 0; i < responses->size(); ++i) {
@@ -404,7 +405,48 @@ void Discovery::Collected(uint64_t round_id, Result<coap::ProbeResult> result) {
   settle();
 }
 
-void Discovery::Register(uint64_t round_id, std::vector<coap::ProbeResponse> responses) {
+void Discovery::RegisterFound(const coap::Address& address, const std::string& name,
+                              RoundDone done) {
+  coap::ClientRequest fetch;
+  fetch.endpoint = coap::EndpointOf(address);
+  fetch.path = {".well-known", "core"};
+  coap::RequestOptions fetch_options;
+  fetch_options.timeout = options_.fetch_timeout;
+  client_.Send(fetch, fetch_options,
+               [this, alive = std::weak_ptr<bool>(alive_), address, name,
+                done = std::move(done)](coap::Outcome<coap::ClientResponse> outcome) mutable {
+                 if (auto still = alive.lock(); !still || !*still) {
+                   return;
+                 }
+                 if (!outcome.ok()) {
+                   log::Warn(kLog, "cannot fetch /.well-known/core",
+                             {{"from", address.ToString()}, {"error", outcome.error().message}});
+                   if (done) {
+                     Found one;
+                     one.address = address;
+                     one.status = "unavailable";
+                     one.detail = outcome.error().message;
+                     done({one});
+                   }
+                   return;
+                 }
+                 coap::ProbeResponse response;
+                 response.from = address;
+                 response.code = outcome->code;
+                 response.content_format = outcome->content_format;
+                 response.payload = std::move(outcome->payload);
+                 Register({std::move(response)}, name,
+                          [done = std::move(done)](std::vector<Found> found) {
+                            if (done) {
+                              done(found);
+                            }
+                          });
+               });
+}
+
+void Discovery::Register(std::vector<coap::ProbeResponse> responses,
+                         const std::string& fallback_name,
+                         std::function<void(std::vector<Found>)> done) {
   std::vector<Found> found;
   // One registration per name: the preferred address of a device answering on several, or the
   // one it is registered at when that still answers (no flapping between its addresses).
@@ -441,7 +483,8 @@ void Discovery::Register(uint64_t round_id, std::vector<coap::ProbeResponse> res
       refuse("malformed", links.error().message);
       continue;
     }
-    one.ep = EpAttribute(response.payload).value_or(AddressName(response.from));
+    one.ep = EpAttribute(response.payload)
+                 .value_or(fallback_name.empty() ? AddressName(response.from) : fallback_name);
     auto [slot, inserted] = by_name.try_emplace(one.ep, &response, found.size());
     if (!inserted) {
       const Registration* current = index_.FindByName(options_.sector, one.ep);
@@ -460,9 +503,9 @@ void Discovery::Register(uint64_t round_id, std::vector<coap::ProbeResponse> res
 
   auto round = std::make_shared<std::vector<Found>>(std::move(found));
   auto outstanding = std::make_shared<size_t>(1);
-  const auto settle = [this, round_id, round, outstanding] {
+  const auto settle = [round, outstanding, done = std::move(done)] {
     if (--*outstanding == 0) {
-      Finish(round_id, std::move(*round));
+      done(std::move(*round));
     }
   };
   for (const auto& [ep, chosen] : by_name) {

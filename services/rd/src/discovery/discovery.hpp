@@ -105,6 +105,10 @@ class Discovery {
   /// Queues a round: multicast when `unicast` is empty. False when too many rounds are queued
   /// (a multicast round joins one already queued instead).
   bool Trigger(std::vector<coap::Address> unicast, RoundDone done);
+  /// Registers one device another source found (DNS-SD) like a round's responder: fetches its
+  /// /.well-known/core by unicast and names it by its `ep` attribute, else `name` (a valid
+  /// endpoint name). Loop thread; works in every mode; `done` gets the outcome (may be null).
+  void RegisterFound(const coap::Address& address, const std::string& name, RoundDone done);
   /// The outcome of the last round that completed.
   const std::vector<Found>& last() const { return last_; }
 
@@ -115,7 +119,8 @@ class Discovery {
   void WorkerLoop();
   coap::ProbeRequest ProbeFor(const Round& round) const;
   void Collected(uint64_t round_id, Result<coap::ProbeResult> result);
-  void Register(uint64_t round_id, std::vector<coap::ProbeResponse> responses);
+  void Register(std::vector<coap::ProbeResponse> responses, const std::string& fallback_name,
+                std::function<void(std::vector<Found>)> done);
   void Finish(uint64_t round_id, std::vector<Found> found);
   bool MayTrigger(const std::string& ip) const;
 

@@ -17,6 +17,7 @@
 #include "coapgw/common/log.hpp"
 #include "coapgw/events/codec.hpp"
 #include "discovery/discovery.hpp"
+#include "discovery/dnssd.hpp"
 #include "rd/coap_interface.hpp"
 #include "rd/directory.hpp"
 #include "rd/index.hpp"
@@ -140,6 +141,7 @@ struct LoopState {
   std::unique_ptr<coap::Client> client;
   std::unique_ptr<CoapInterface> coap;
   std::unique_ptr<discovery::Discovery> discovery;
+  std::unique_ptr<discovery::DnsSd> dnssd;
   Directory::Stats reported;
   bool running = true;  // false once shutdown began: timers stop rescheduling themselves
 };
@@ -209,6 +211,7 @@ void AddSettings(Settings& settings) {
   settings.Add({"COAPGW_RD_MAX_PAYLOAD", "largest registration payload in bytes (else 4.13)",
                 "65536", SettingKind::kInt, false, false, 64, 16 * 1024 * 1024});
   discovery::AddSettings(settings);
+  discovery::AddDnsSdSettings(settings);
   settings.Add({"COAPGW_RD_SIMPLE_REGISTRATION", "serve simple registration (POST /.well-known/rd)",
                 "true", SettingKind::kBool});
 }
@@ -226,6 +229,9 @@ int RunRd(ServiceContext& service) {
       settings, directory_options.default_sector, coap_options.max_payload_bytes);
   discovery_options.metrics = &service.metrics;
   const std::vector<HostPort> listen = ParseListen(settings.String("COAPGW_RD_LISTEN"));
+  const discovery::DnsSdOptions dnssd_options = discovery::DnsSdOptionsFromSettings(
+      settings, listen.empty() ? uint16_t{5683} : listen.front().port,
+      discovery_options.lifetime_s);
   const std::string bus_pub = bus::EndpointSetting(settings, bus::kPubEndpointSetting);
   const std::string bus_sub = bus::EndpointSetting(settings, bus::kSubEndpointSetting);
 
@@ -272,6 +278,7 @@ int RunRd(ServiceContext& service) {
   const auto tear_down = [&] {
     loop.Call([&] {
       state.running = false;
+      state.dnssd.reset();
       state.discovery.reset();
       state.coap.reset();
       state.server.reset();  // stop taking requests first
@@ -341,6 +348,7 @@ int RunRd(ServiceContext& service) {
       state.discovery = std::make_unique<discovery::Discovery>(
           context, *state.server, *state.client, *state.directory, *state.index, discovery_options);
       state.discovery->Start();
+      state.dnssd = std::make_unique<discovery::DnsSd>(context, *state.discovery, dnssd_options);
       Sweep(context, state);
       Report(context, state, metrics, store);
     });
