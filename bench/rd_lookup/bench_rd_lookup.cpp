@@ -5,7 +5,9 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -122,6 +124,45 @@ void LookupEndpointByEp(benchmark::State& state) {
 }
 BENCHMARK(LookupEndpointByEp);
 
+using Parameter = std::string (*)(int value);
+std::string RtParameter(int value) {
+  return "rt=model-" + std::to_string(value);
+}
+std::string EpParameter(int value) {
+  char parameter[32];
+  std::snprintf(parameter, sizeof parameter, "ep=node-%06d", value);
+  return parameter;
+}
+std::vector<rd::LookupQuery> RandomQueries(Parameter parameter, int values, int n);
+
+// As a load generator asks: each iteration another of 4,096 pseudo-random values, so the index's
+// structures are not all in cache.
+void RunRandomLookups(benchmark::State& state, Parameter parameter, int values,
+                      rd::LookupResult (*lookup)(const rd::Index&, const rd::LookupQuery&)) {
+  const std::vector<rd::LookupQuery> queries = RandomQueries(parameter, values, 4096);
+  size_t i = 0;
+  size_t returned = 0;
+  for (auto _ : state) {
+    rd::LookupResult result = lookup(*g_index, queries[i++ & 4095]);
+    returned += result.returned;
+    benchmark::DoNotOptimize(result.payload.data());
+  }
+  state.counters["results"] =
+      static_cast<double>(returned) / static_cast<double>(std::max<int64_t>(state.iterations(), 1));
+}
+
+// res?rt=model-<random>: 10 links each.
+void LookupResourcesByRandomRt(benchmark::State& state) {
+  RunRandomLookups(state, RtParameter, kModels, rd::LookupResources);
+}
+BENCHMARK(LookupResourcesByRandomRt);
+
+// ep?ep=node-<random>: one endpoint each.
+void LookupEndpointByRandomEp(benchmark::State& state) {
+  RunRandomLookups(state, EpParameter, kRegistrations, rd::LookupEndpoints);
+}
+BENCHMARK(LookupEndpointByRandomEp);
+
 // res?href=<one resolved target>: answered through the base's Origin.
 void LookupResourcesByHref(benchmark::State& state) {
   RunLookup(state, {"href=coap://[2001:db8:0::d431]/sensors/hum"}, rd::LookupResources);
@@ -234,6 +275,53 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::map<std::string, double> ns_;
 };
 
+using LookupFn = rd::LookupResult (*)(const rd::Index&, const rd::LookupQuery&);
+
+// Queries for `n` lookups of `parameter` on pseudo-random values below `values`, as a load
+// generator asks for scattered endpoints.
+std::vector<rd::LookupQuery> RandomQueries(Parameter parameter, int values, int n) {
+  std::vector<rd::LookupQuery> queries;
+  uint32_t state = 12345;
+  for (int i = 0; i < n; ++i) {
+    state = state * 1664525U + 1013904223U;
+    const int value = static_cast<int>((state >> 8) % static_cast<uint32_t>(values));
+    queries.push_back(rd::LookupQuery::Parse({parameter(value)}).value());
+  }
+  return queries;
+}
+
+// The fixed workloads for callgrind (see FixedWorkload): each runs its queries once. Not inlined,
+// so that callgrind can collect exactly these calls.
+__attribute__((noinline)) size_t RunQueries(const std::vector<rd::LookupQuery>& queries,
+                                            LookupFn lookup) {
+  size_t returned = 0;
+  for (const rd::LookupQuery& query : queries) {
+    returned += lookup(*g_index, query).returned;
+  }
+  return returned;
+}
+__attribute__((noinline)) size_t FixedLookupsByRt(const std::vector<rd::LookupQuery>& queries) {
+  return RunQueries(queries, rd::LookupResources);
+}
+__attribute__((noinline)) size_t FixedLookupsByEp(const std::vector<rd::LookupQuery>& queries) {
+  return RunQueries(queries, rd::LookupEndpoints);
+}
+
+// BENCH_RD_LOOKUP_FIXED=<n>: instead of the benchmarks, n resource lookups by a random
+// rt=model-<m> (10 links each) and n endpoint lookups by a random ep, for instruction counts that
+// do not depend on the machine's load (bench/README.md, "RD lookup"):
+//   BENCH_RD_LOOKUP_FIXED=10000 valgrind --tool=callgrind --collect-atstart=no
+//     --toggle-collect='*FixedLookups*' bench_rd_lookup
+//   callgrind_annotate --inclusive=yes callgrind.out.<pid> | grep FixedLookups
+void FixedWorkload(int n) {
+  const std::vector<rd::LookupQuery> by_rt = RandomQueries(RtParameter, kModels, n);
+  const std::vector<rd::LookupQuery> by_ep = RandomQueries(EpParameter, kRegistrations, n);
+  const size_t rt_links = FixedLookupsByRt(by_rt);
+  const size_t endpoints = FixedLookupsByEp(by_ep);
+  std::printf("fixed workload: %d lookups by rt (%zu links), %d by ep (%zu endpoints)\n", n,
+              rt_links, n, endpoints);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -271,6 +359,10 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   g_index = index.get();
   g_plain = plain.get();
+  if (const char* fixed = std::getenv("BENCH_RD_LOOKUP_FIXED")) {
+    FixedWorkload(std::atoi(fixed));
+    return 0;
+  }
 
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

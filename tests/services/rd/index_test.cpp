@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <list>
 #include <map>
 #include <random>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "coapgw/linkformat/resolve_links.hpp"
 #include "coapgw/linkformat/uri.hpp"
 #include "rd/lookup.hpp"
+#include "rd/pointer_table.hpp"
 #include "rd/posting.hpp"
 #include "rd_lookup_testing.hpp"
 
@@ -91,6 +93,93 @@ TEST(PostingTest, MassEraseCompactsAndEmpties) {
 constexpr char kSensorLinks[] =
     "</sensors/temp>;rt=temperature-c;if=sensor,"
     "<http://www.example.com/sensors/temp>;anchor=\"/sensors/temp\";rel=describedby";
+
+// Items of the PointerTable tests: a key and an identity, hashed into only 37 values so that
+// runs of colliding keys form and wrap around the table's end.
+struct Item {
+  int key = 0;
+  int id = 0;
+};
+struct CollidingTraits {
+  static int KeyOf(const Item& item) { return item.key; }
+  static size_t Hash(int key) { return static_cast<size_t>(key % 37); }
+};
+using Table = detail::PointerTable<Item, CollidingTraits>;
+
+std::vector<int> IdsOf(const Table& table, int key) {
+  std::vector<int> ids;
+  table.ForEach(key, [&ids](const Item& item) {
+    ids.push_back(item.id);
+    return true;
+  });
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST(PointerTableTest, FindsInsertedItemsAndNotOthers) {
+  std::list<Item> items{{1, 10}, {2, 20}, {38, 60}};
+  Table table;
+  EXPECT_EQ(table.Find(1), nullptr);
+  for (Item& item : items) {
+    table.Insert(&item);
+  }
+  EXPECT_EQ(table.size(), 3U);
+  EXPECT_EQ(table.Find(38)->id, 60);  // same hash as 1
+  EXPECT_EQ(table.Find(2)->id, 20);
+  EXPECT_EQ(table.Find(11), nullptr);
+  EXPECT_TRUE(table.Erase(&items.front()));
+  EXPECT_FALSE(table.Erase(&items.front()));
+  EXPECT_EQ(table.Find(1), nullptr);
+  EXPECT_EQ(table.Find(38)->id, 60);  // moved back into the freed slot, still found
+}
+
+TEST(PointerTableTest, KeepsEqualKeysApartAndErasesThePointerGiven) {
+  std::list<Item> items{{3, 1}, {3, 2}, {3, 3}, {40, 4}};
+  Table table;
+  for (Item& item : items) {
+    table.Insert(&item);
+  }
+  EXPECT_THAT(IdsOf(table, 3), ElementsAre(1, 2, 3));
+  EXPECT_TRUE(table.Erase(&*std::next(items.begin())));
+  EXPECT_THAT(IdsOf(table, 3), ElementsAre(1, 3));
+  EXPECT_THAT(IdsOf(table, 40), ElementsAre(4));
+  size_t visited = 0;
+  EXPECT_FALSE(table.ForEach(3, [&visited](const Item&) { return ++visited < 1; }));
+  EXPECT_EQ(visited, 1U);
+}
+
+// Random inserts and erases (growth, collisions, runs wrapping the end, backward shifts) against a
+// plain list of what is in the table.
+TEST(PointerTableTest, RandomOperationsMatchTheReference) {
+  std::mt19937 random(7);
+  std::list<Item> storage;
+  std::vector<Item*> present;
+  Table table;
+  for (int step = 0; step < 6000; ++step) {
+    if (present.empty() || random() % 3 != 0) {
+      storage.push_back(Item{static_cast<int>(random() % 300), step});
+      table.Insert(&storage.back());
+      present.push_back(&storage.back());
+    } else {
+      const size_t at = random() % present.size();
+      ASSERT_TRUE(table.Erase(present[at]));
+      present.erase(present.begin() + static_cast<std::ptrdiff_t>(at));
+    }
+    ASSERT_EQ(table.size(), present.size());
+    if (step % 97 == 0) {
+      std::map<int, std::vector<int>> expected;  // key -> ids
+      for (const Item* item : present) {
+        expected[item->key].push_back(item->id);
+      }
+      for (int key = 0; key < 300; ++key) {
+        std::vector<int>& ids = expected[key];
+        std::sort(ids.begin(), ids.end());
+        ASSERT_EQ(IdsOf(table, key), ids) << "key " << key << " at step " << step;
+        ASSERT_EQ(table.Find(key) != nullptr, !ids.empty());
+      }
+    }
+  }
+}
 
 TEST(IndexTest, FindsRegistrationsByKeyNameAndDeviceId) {
   Index index;

@@ -269,9 +269,11 @@ void Index::AddTokens(const std::vector<Token>& tokens, int64_t key) {
       name->second.present.Insert(key);
       continue;
     }
-    auto value = name->second.values.find(token.value);
-    if (value == name->second.values.end()) {
-      value = name->second.values.emplace(std::string(token.value), detail::Posting{}).first;
+    NameIndex& values = name->second;
+    ValueMap::value_type* value = values.exact.Find(token.value);
+    if (value == nullptr) {
+      value = &*values.values.emplace(std::string(token.value), detail::Posting{}).first;
+      values.exact.Insert(value);
     }
     value->second.Insert(key);
   }
@@ -286,10 +288,11 @@ void Index::EraseTokens(const std::vector<Token>& tokens, int64_t key) {
     NameIndex& values = name->second;
     if (token.present_only) {
       values.present.Erase(key);
-    } else if (auto value = values.values.find(token.value); value != values.values.end()) {
+    } else if (ValueMap::value_type* value = values.exact.Find(token.value); value != nullptr) {
       value->second.Erase(key);
       if (value->second.empty()) {
-        values.values.erase(value);
+        values.exact.Erase(value);
+        values.values.erase(values.values.find(token.value));
       }
     }
     if (values.values.empty() && values.present.empty()) {
@@ -436,7 +439,13 @@ void Index::UnfileHashes(const IndexedRegistration& entry) {
 
 void Index::FileNames(const IndexedRegistration& entry) {
   const Registration& registration = entry.registration_;
-  names_[NameKey(registration.ep, registration.sector)] = registration.key;
+  auto [it, inserted] =
+      names_.try_emplace(NameKey(registration.ep, registration.sector), registration.key);
+  if (inserted) {
+    names_by_ep_.Insert(&*it);
+  } else {
+    it->second = registration.key;
+  }
   if (!registration.device_id.empty()) {
     FileOnce(device_ids_, Hash(registration.device_id), registration.key);
   }
@@ -446,6 +455,7 @@ void Index::UnfileNames(const IndexedRegistration& entry) {
   const Registration& registration = entry.registration_;
   if (auto it = names_.find(NameKey(registration.ep, registration.sector));
       it != names_.end() && it->second == registration.key) {
+    names_by_ep_.Erase(&*it);
     names_.erase(it);
   }
   Unfile(device_ids_, Hash(registration.device_id), registration.key);
@@ -461,7 +471,9 @@ void Index::Put(Registration registration) {
   const int64_t key = registration.key;
   auto it = entries_.find(key);
   if (it == entries_.end()) {
-    IndexedRegistration& entry = entries_[key];
+    auto& item = *entries_.try_emplace(key).first;
+    entries_by_key_.Insert(&item);
+    IndexedRegistration& entry = item.second;
     entry.registration_ = std::move(registration);
     AddTokens(TokensOf(entry.registration_), key);
     Resolve(entry);
@@ -504,13 +516,14 @@ bool Index::Remove(int64_t key) {
   EraseTokens(TokensOf(it->second.registration_), key);
   UnfileHashes(it->second);
   UnfileNames(it->second);
+  entries_by_key_.Erase(&*it);
   entries_.erase(it);
   return true;
 }
 
 const IndexedRegistration* Index::FindIndexed(int64_t key) const {
-  auto it = entries_.find(key);
-  return it == entries_.end() ? nullptr : &it->second;
+  const Entries::value_type* item = entries_by_key_.Find(key);
+  return item == nullptr ? nullptr : &item->second;
 }
 
 const Registration* Index::Find(int64_t key) const {
@@ -519,8 +532,15 @@ const Registration* Index::Find(int64_t key) const {
 }
 
 const Registration* Index::FindByName(std::string_view sector, std::string_view ep) const {
-  auto it = names_.find(NameKey(ep, sector));
-  return it == names_.end() ? nullptr : Find(it->second);
+  const Registration* found = nullptr;
+  names_by_ep_.ForEach(ep, [this, sector, &found](const NameMap::value_type& item) {
+    if (item.first.second != sector) {
+      return true;
+    }
+    found = Find(item.second);
+    return false;
+  });
+  return found;
 }
 
 const Registration* Index::FindByDeviceId(std::string_view device_id) const {
@@ -610,8 +630,8 @@ void Index::VisitPostings(const Criterion& criterion, Visit&& visit) const {
   const auto& values = name->second.values;
   switch (criterion.kind) {
     case MatchKind::kExact:
-      if (auto it = values.find(criterion.value); it != values.end()) {
-        visit(it->second);
+      if (const ValueMap::value_type* item = name->second.exact.Find(criterion.value)) {
+        visit(item->second);
       }
       return;
     case MatchKind::kPrefix:
@@ -652,10 +672,14 @@ bool Index::VisitSpecial(const Criterion& criterion, Visit&& visit) const {
     if (criterion.kind == MatchKind::kAny) {
       return false;
     }
+    if (exact) {
+      names_by_ep_.ForEach(criterion.value, [&visit](const NameMap::value_type& item) {
+        return visit(item.second);
+      });
+      return true;
+    }
     for (auto it = names_.lower_bound(NameKey(criterion.value, std::string_view()));
-         it != names_.end() && (exact ? it->first.first == criterion.value
-                                      : StartsWith(it->first.first, criterion.value));
-         ++it) {
+         it != names_.end() && StartsWith(it->first.first, criterion.value); ++it) {
       if (!visit(it->second)) {
         break;
       }
@@ -668,7 +692,7 @@ bool Index::VisitSpecial(const Criterion& criterion, Visit&& visit) const {
         continue;
       }
       for (const int64_t member : groups_.at(group_key).member_keys) {
-        if (entries_.count(member) != 0 && !visit(member)) {
+        if (FindIndexed(member) != nullptr && !visit(member)) {
           return true;
         }
       }
@@ -687,7 +711,8 @@ bool Index::VisitSpecial(const Criterion& criterion, Visit&& visit) const {
       const std::string_view location = *path;
       std::optional<uint64_t> key = ParseNumber(location.substr(kRegistrationPath.size()));
       if (key && *key <= static_cast<uint64_t>(kMaxKey) &&
-          entries_.count(static_cast<int64_t>(*key)) != 0 && !visit(static_cast<int64_t>(*key))) {
+          FindIndexed(static_cast<int64_t>(*key)) != nullptr &&
+          !visit(static_cast<int64_t>(*key))) {
         return true;
       }
     }

@@ -6,7 +6,9 @@
 // const functions may reorder internal posting lists).
 //
 // What is indexed, per registration:
-// - by key (iteration in key order), by (sector, ep), by device id;
+// - by key (iteration in key order), by (sector, ep), by device id; exact searches by key, by ep
+//   and by attribute value go through hash tables over the ordered maps (detail::PointerTable),
+//   so a lookup costs O(matches) probes, not a tree descent per candidate;
 // - an inverted index (lower-case attribute name, value) -> keys over the endpoint attributes d,
 //   et and the extra attributes, and over the link attributes, all but those called href or
 //   anchor (which always mean the location, the resolved target and the resolved anchor);
@@ -37,6 +39,7 @@
 
 #include "rd/link_writer.hpp"
 #include "rd/lookup_query.hpp"
+#include "rd/pointer_table.hpp"
 #include "rd/posting.hpp"
 #include "rd/registration.hpp"
 
@@ -225,13 +228,28 @@ class Index {
   uint64_t resolutions() const { return resolutions_; }
 
  private:
-  // Values indexed for one attribute name.
+  using ValueMap = std::map<std::string, detail::Posting, std::less<>>;
+  struct ByValue {
+    static std::string_view KeyOf(const ValueMap::value_type& item) { return item.first; }
+    static size_t Hash(std::string_view value) { return std::hash<std::string_view>{}(value); }
+  };
+  // Values indexed for one attribute name: ordered for prefix searches, hashed for exact ones.
   struct NameIndex {
-    std::map<std::string, detail::Posting, std::less<>> values;
+    ValueMap values;
+    detail::PointerTable<ValueMap::value_type, ByValue> exact;
     detail::Posting present;  // occurrences without a value
   };
   struct Token;
   using NameKey = std::pair<std::string_view, std::string_view>;  // (ep, sector) into entries_
+  using NameMap = std::map<NameKey, int64_t>;
+  struct ByEp {
+    static std::string_view KeyOf(const NameMap::value_type& item) { return item.first.first; }
+    static size_t Hash(std::string_view ep) { return std::hash<std::string_view>{}(ep); }
+  };
+  struct ByKey {
+    static int64_t KeyOf(const Entries::value_type& item) { return item.first; }
+    static size_t Hash(int64_t key) { return static_cast<size_t>(key); }
+  };
   using HashPostings = std::unordered_multimap<uint64_t, int64_t>;
 
   static std::vector<Token> TokensOf(const Registration& registration);
@@ -259,8 +277,10 @@ class Index {
   bool VisitSpecial(const Criterion& criterion, Visit&& visit) const;
 
   Entries entries_;
-  std::map<NameKey, int64_t> names_;
-  HashPostings device_ids_;  // hash of device_id -> key
+  detail::PointerTable<Entries::value_type, ByKey> entries_by_key_;
+  NameMap names_;
+  detail::PointerTable<NameMap::value_type, ByEp> names_by_ep_;  // every (sector, ep) of an ep
+  HashPostings device_ids_;                                      // hash of device_id -> key
   std::map<std::string, NameIndex, std::less<>> attributes_;
   HashPostings origins_;
   HashPostings other_targets_;

@@ -6,12 +6,22 @@ namespace coapgw::rd {
 
 namespace {
 
-// RFC 6690 ptokenchar.
-bool IsPtokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
+// RFC 6690 ptokenchar, as a table: every attribute value of every lookup result is checked.
+struct PtokenTable {
+  bool allowed[256] = {};
+  constexpr PtokenTable() {
+    for (int c = 0; c < 256; ++c) {
+      allowed[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    }
+    for (const char c : std::string_view("!#$%&'()*+-./:<=>?@[]^_`{|}~")) {
+      allowed[static_cast<unsigned char>(c)] = true;
+    }
   }
-  return std::string_view("!#$%&'()*+-./:<=>?@[]^_`{|}~").find(c) != std::string_view::npos;
+};
+constexpr PtokenTable kPtoken;
+
+bool IsPtokenChar(char c) {
+  return kPtoken.allowed[static_cast<unsigned char>(c)];
 }
 
 bool IsNamed(std::string_view name, std::string_view lower) {

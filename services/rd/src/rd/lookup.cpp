@@ -85,9 +85,16 @@ class Pager {
 // The query with what each criterion needs precomputed.
 class Matcher {
  public:
+  // Criterion names with a meaning of their own; the rest are plain attributes. Told apart once
+  // per query rather than per link.
+  enum class Name { kHref, kAnchor, kEp, kD, kEt, kBase, kGp, kOther };
   Matcher(const Index& index, const LookupQuery& query) : index_(index), query_(query) {
     const size_t n = query.criteria.size();
     all_ = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    names_.reserve(n);
+    for (const Criterion& criterion : query.criteria) {
+      names_.push_back(NameOf(criterion.name));
+    }
   }
 
   uint64_t all() const { return all_; }
@@ -110,10 +117,10 @@ class Matcher {
 
   bool LinkHas(const IndexedRegistration& entry, size_t link, size_t i) const {
     const Criterion& criterion = query_.criteria[i];
-    if (criterion.name == "href") {
+    if (names_[i] == Name::kHref) {
       return Matches(criterion, entry.Target(link));
     }
-    if (criterion.name == "anchor") {
+    if (names_[i] == Name::kAnchor) {
       const std::optional<SplitString> anchor = entry.Anchor(link);
       return anchor && Matches(criterion, *anchor);
     }
@@ -161,28 +168,64 @@ class Matcher {
     });
   }
 
+  static Name NameOf(std::string_view name) {
+    static constexpr std::pair<std::string_view, Name> kNames[] = {
+        {"href", Name::kHref}, {"anchor", Name::kAnchor}, {"ep", Name::kEp}, {"d", Name::kD},
+        {"et", Name::kEt},     {"base", Name::kBase},     {"gp", Name::kGp}};
+    for (const auto& [text, value] : kNames) {
+      if (name == text) {
+        return value;
+      }
+    }
+    return Name::kOther;
+  }
+
+  // The registration's own ep, d, et or base (nullptr when empty or for other names).
+  static const std::string* OwnAttribute(const Registration& registration, Name name) {
+    const std::string* value = nullptr;
+    switch (name) {
+      case Name::kEp:
+        return &registration.ep;
+      case Name::kD:
+        value = &registration.sector;
+        break;
+      case Name::kEt:
+        value = &registration.et;
+        break;
+      case Name::kBase:
+        value = &registration.base;
+        break;
+      default:
+        return nullptr;
+    }
+    return value->empty() ? nullptr : value;
+  }
+
   bool EndpointHas(const IndexedRegistration& entry, size_t i) const {
     const Criterion& criterion = query_.criteria[i];
     const Registration& registration = entry.registration();
-    const std::string& name = criterion.name;
-    if (name == "href") {
-      return LocationMatches(i, kRegistrationPath, registration.key);
-    }
-    if (name == "anchor") {
-      return false;
-    }
-    if ((name == "ep" && criterion.Matches(registration.ep)) ||
-        (name == "d" && !registration.sector.empty() && criterion.Matches(registration.sector)) ||
-        (name == "et" && !registration.et.empty() && criterion.Matches(registration.et)) ||
-        (name == "base" && !registration.base.empty() && criterion.Matches(registration.base)) ||
-        (name == "gp" && index_.InGroupMatching(registration.key, criterion))) {
-      return true;
+    switch (names_[i]) {
+      case Name::kHref:
+        return LocationMatches(i, kRegistrationPath, registration.key);
+      case Name::kAnchor:
+        return false;
+      case Name::kGp:
+        if (index_.InGroupMatching(registration.key, criterion)) {
+          return true;
+        }
+        break;
+      default:
+        if (const std::string* value = OwnAttribute(registration, names_[i]);
+            value != nullptr && criterion.Matches(*value)) {
+          return true;
+        }
     }
     return HasAttribute(registration.extra, criterion);
   }
 
   const Index& index_;
   const LookupQuery& query_;
+  std::vector<Name> names_;  // per criterion
   uint64_t all_ = 0;
 };
 
