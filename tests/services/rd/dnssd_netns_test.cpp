@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +36,14 @@ using namespace std::chrono_literals;
 using Part = coapgw::test::Stack::Part;
 
 constexpr const char* kInstance = "lamp in the hall";  // the device's DNS-SD instance name
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++count;
+  }
+  return count;
+}
 
 // A private D-Bus system bus with an avahi-daemon on it, mDNS on one interface only. The daemon
 // gets a mount namespace with a /run of its own (its pid file and socket are fixed paths there).
@@ -74,6 +83,21 @@ class Avahi {
     if (!coapgw::test::WaitUntil([&] { return stat((dir_ + "/bus").c_str(), &info) == 0; }, 10s)) {
       return "dbus-daemon did not start: " + bus_->Stderr();
     }
+    return StartDaemon();
+  }
+
+  // Stops the daemon (the bus stays) and starts it again; what failed otherwise.
+  std::optional<std::string> RestartDaemon() {
+    if (avahi_->Stop(SIGTERM, 10s) == std::nullopt) {
+      return "avahi-daemon did not stop";
+    }
+    return StartDaemon();
+  }
+
+  std::string Log() const { return avahi_ ? avahi_->Stderr() : std::string(); }
+
+ private:
+  std::optional<std::string> StartDaemon() {
     const std::string daemon = "mount -t tmpfs tmpfs /run && exec " + std::string(AVAHI_DAEMON) +
                                " --no-drop-root --no-chroot --no-proc-title -f " + dir_ +
                                "/avahi.conf";
@@ -89,9 +113,6 @@ class Avahi {
     return std::nullopt;
   }
 
-  std::string Log() const { return avahi_ ? avahi_->Stderr() : std::string(); }
-
- private:
   std::string dir_;
   std::string host_name_;
   std::string interface_;
@@ -198,15 +219,7 @@ TEST_F(DnsSdNetnsTest, ABrowsedDeviceIsRegisteredAndKeepsItsIdAtANewAddress) {
   EXPECT_EQ(found->base, "coap://" + network_.DeviceIp(2));
   const std::string log = rd_log();
   EXPECT_NE(log.find("avahi-daemon connected"), std::string::npos) << log;
-  const auto warnings = [&](const std::string& text) {
-    size_t count = 0;
-    for (size_t at = text.find("avahi-daemon not reachable"); at != std::string::npos;
-         at = text.find("avahi-daemon not reachable", at + 1)) {
-      ++count;
-    }
-    return count;
-  };
-  EXPECT_EQ(warnings(log), 1U) << log;
+  EXPECT_EQ(Count(log, "avahi-daemon not reachable"), 1U) << log;
 
   // 4. The RD announces itself: the device's side resolves it with rt=core.rd.
   EXPECT_TRUE(DeviceSideSees("coapgw\\032rd\\032under\\032test", "\"rt=core.rd\""))
@@ -226,6 +239,34 @@ TEST_F(DnsSdNetnsTest, ABrowsedDeviceIsRegisteredAndKeepsItsIdAtANewAddress) {
       << rd_log() << gateway_->Log();
   EXPECT_EQ(moved->device_id, found->device_id);
   EXPECT_EQ(moved->location, found->location);
+
+  // 6. The RD's avahi-daemon restarts: the RD reconnects and browses again, so the device's next
+  //    address change reaches the registration too.
+  ASSERT_EQ(gateway_->RestartDaemon(), std::nullopt);
+  const auto connections = [&] { return Count(rd_log(), "avahi-daemon connected"); };
+  ASSERT_TRUE(coapgw::test::WaitUntil([&] { return connections() == 2; }, 20s)) << rd_log();
+  EXPECT_EQ(Count(rd_log(), "avahi-daemon connection lost"), 1U) << rd_log();
+  ASSERT_EQ(network_.MoveDevice(3, 4), std::nullopt);
+  ASSERT_TRUE(coapgw::test::WaitUntil(
+      [&] {
+        moved = e2e::RdDevice(stack, kInstance);
+        return moved && moved->base == "coap://" + network_.DeviceIp(4);
+      },
+      30s))
+      << "not moved to " << network_.DeviceIp(4) << " after the daemon restarted\n"
+      << rd_log() << gateway_->Log();
+  EXPECT_EQ(moved->device_id, found->device_id);
+}
+
+// A DNS-SD mode that does not exist stops the RD at start, naming the setting.
+TEST(DnsSdSettingsTest, AnUnknownModeStopsTheRdNamingTheSetting) {
+  coapgw::test::Process rd(
+      {coapgw::test::BinaryPath("coapgw-rd")},
+      {{"COAPGW_DATABASE_URL", "postgresql://127.0.0.1:1/none"}, {"COAPGW_RD_DNSSD", "sometimes"}});
+  EXPECT_EQ(rd.Wait(20s), 2) << rd.Stderr();
+  EXPECT_NE(rd.Stderr().find("COAPGW_RD_DNSSD: 'sometimes' is not off, browse, announce or both"),
+            std::string::npos)
+      << rd.Stderr();
 }
 
 }  // namespace
