@@ -227,16 +227,21 @@ TEST_F(DnsSdNetnsTest, ABrowsedDeviceIsRegisteredAndKeepsItsIdAtANewAddress) {
 
   // 5. The device's address changes: its service keeps its instance name, so the RD keeps the
   //    registration (device id, location) and moves its base.
+  // The device's registration once its base is the device's address .`host` (within 30 s).
+  const auto moved_to = [&](int host) {
+    std::optional<events::Device> device;
+    const bool moved = coapgw::test::WaitUntil(
+        [&] {
+          device = e2e::RdDevice(stack, kInstance);
+          return device && device->base == "coap://" + network_.DeviceIp(host);
+        },
+        30s);
+    return moved ? device : std::nullopt;
+  };
   ASSERT_EQ(network_.MoveDevice(2, 3), std::nullopt);
-  std::optional<events::Device> moved;
-  ASSERT_TRUE(coapgw::test::WaitUntil(
-      [&] {
-        moved = e2e::RdDevice(stack, kInstance);
-        return moved && moved->base == "coap://" + network_.DeviceIp(3);
-      },
-      30s))
-      << "not moved to " << network_.DeviceIp(3) << "\n"
-      << rd_log() << gateway_->Log();
+  auto moved = moved_to(3);
+  ASSERT_TRUE(moved.has_value()) << "not moved to " << network_.DeviceIp(3) << "\n"
+                                 << rd_log() << gateway_->Log();
   EXPECT_EQ(moved->device_id, found->device_id);
   EXPECT_EQ(moved->location, found->location);
 
@@ -247,14 +252,10 @@ TEST_F(DnsSdNetnsTest, ABrowsedDeviceIsRegisteredAndKeepsItsIdAtANewAddress) {
   ASSERT_TRUE(coapgw::test::WaitUntil([&] { return connections() == 2; }, 20s)) << rd_log();
   EXPECT_EQ(Count(rd_log(), "avahi-daemon connection lost"), 1U) << rd_log();
   ASSERT_EQ(network_.MoveDevice(3, 4), std::nullopt);
-  ASSERT_TRUE(coapgw::test::WaitUntil(
-      [&] {
-        moved = e2e::RdDevice(stack, kInstance);
-        return moved && moved->base == "coap://" + network_.DeviceIp(4);
-      },
-      30s))
-      << "not moved to " << network_.DeviceIp(4) << " after the daemon restarted\n"
-      << rd_log() << gateway_->Log();
+  moved = moved_to(4);
+  ASSERT_TRUE(moved.has_value()) << "not moved to " << network_.DeviceIp(4)
+                                 << " after the daemon restarted\n"
+                                 << rd_log() << gateway_->Log();
   EXPECT_EQ(moved->device_id, found->device_id);
 }
 
