@@ -124,6 +124,14 @@ void DeviceMirror::ApplySnapshot(const std::string& body) {
       expired.emplace(id.GetString(), id.GetStringLength());
     }
   }
+  std::string directory;
+  if (const auto member = document.FindMember("directory"); member != document.MemberEnd()) {
+    if (!member->value.IsString()) {
+      fail("\"directory\" is not a string");
+      return;
+    }
+    directory.assign(member->value.GetString(), member->value.GetStringLength());
+  }
   std::map<std::string, events::Device> fresh;
   for (const auto& item : document["devices"].GetArray()) {
     auto decoded = events::DecodeDeviceRegistered(item);
@@ -135,6 +143,7 @@ void DeviceMirror::ApplySnapshot(const std::string& body) {
     fresh.emplace(std::move(id), std::move(decoded->device));
   }
   publisher_ = document["publisher"].GetString();
+  directory_ = std::move(directory);
   last_seq_.clear();
   published_.clear();
   if (document.HasMember("seq") && document["seq"].IsObject()) {

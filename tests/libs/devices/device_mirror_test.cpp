@@ -105,14 +105,16 @@ class DeviceMirrorTest : public testing::Test {
     });
   }
 
-  // `expired`: the snapshot's "expired" member as JSON text ("" leaves it out, as an older RD).
+  // `expired`: the snapshot's "expired" member as JSON text ("" leaves it out, as an older RD);
+  // `more`: further members, e.g. ",\"directory\":\"d\"".
   void SetSnapshot(const std::string& publisher, const std::string& seqs,
-                   const std::vector<events::Device>& devices, const std::string& expired = "") {
+                   const std::vector<events::Device>& devices, const std::string& expired = "",
+                   const std::string& more = "") {
     std::string body = "{\"publisher\":\"" + publisher + "\",\"seq\":{" + seqs + "},\"devices\":[";
     for (size_t i = 0; i < devices.size(); ++i) {
       body += (i == 0 ? "" : ",") + events::Encode(events::DeviceRegistered{devices[i]});
     }
-    body += "]" + (expired.empty() ? "" : ",\"expired\":" + expired) + "}";
+    body += "]" + (expired.empty() ? "" : ",\"expired\":" + expired) + more + "}";
     loop_.Call([&] { snapshot_ = body; });
   }
 
@@ -261,6 +263,33 @@ TEST_F(DeviceMirrorTest, ResyncWithoutExpiredIdsReportsTheCauseAsUnknown) {
   SetSnapshot("rd-1", "", {});
   loop_.Call([&] { mirror_->Resync("test"); });
   EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"gone a resync", "synced 0"}));
+}
+
+// The snapshot's "directory" (the RD database's identity) is exposed as of the last snapshot.
+TEST_F(DeviceMirrorTest, DirectoryIdIsTakenFromEverySnapshot) {
+  SetSnapshot("rd-1", "", {MakeDevice("a", "node-a")}, "[]", R"(,"directory":"dir-1")");
+  Start();
+  listener_.Take();
+  EXPECT_EQ(loop_.Call([&] { return mirror_->directory(); }), "dir-1");
+  SetSnapshot("rd-2", "", {}, "[]", R"(,"directory":"dir-2")");
+  loop_.Call([&] { mirror_->Resync("test"); });
+  EXPECT_EQ(WaitFor(2), (std::vector<std::string>{"gone a removed", "synced 0"}));
+  EXPECT_EQ(loop_.Call([&] { return mirror_->directory(); }), "dir-2");
+  // An RD that does not send it.
+  SetSnapshot("rd-3", "", {}, "[]");
+  loop_.Call([&] { mirror_->Resync("test"); });
+  EXPECT_EQ(WaitFor(1), (std::vector<std::string>{"synced 0"}));
+  EXPECT_EQ(loop_.Call([&] { return mirror_->directory(); }), "");
+}
+
+TEST_F(DeviceMirrorTest, SnapshotWithANonStringDirectoryIsRefused) {
+  SetSnapshot("rd-1", "", {MakeDevice("a", "node-a")}, "[]", R"(,"directory":7)");
+  loop_.Call([&] { mirror_->Start(); });
+  ASSERT_TRUE(test::WaitUntil(
+      [&] { return loop_.Call([&] { return mirror_->stats().failed_fetches; }) >= 1; },
+      milliseconds(5000)));
+  EXPECT_FALSE(loop_.Call([&] { return mirror_->synced(); }));
+  EXPECT_EQ(loop_.Call([&] { return mirror_->directory(); }), "");
 }
 
 TEST_F(DeviceMirrorTest, FailedFetchIsRetriedAndHeldEventsReplayed) {

@@ -187,7 +187,7 @@ class PgStoreTest : public ::testing::Test {
 
 TEST_F(PgStoreTest, MigrationsCreateTheSchemaOnceAndASecondStartIsANoOp) {
   const std::vector<Migration>& migrations = EmbeddedMigrations();
-  ASSERT_FALSE(migrations.empty());
+  ASSERT_EQ(migrations.size(), 2U);
   pqxx::connection connection(db_->url());
 
   Result<MigrationReport> first = ApplyMigrations(connection, migrations);
@@ -195,13 +195,13 @@ TEST_F(PgStoreTest, MigrationsCreateTheSchemaOnceAndASecondStartIsANoOp) {
   EXPECT_EQ(first->applied, static_cast<int>(migrations.size()));
   EXPECT_EQ(first->schema_version, static_cast<int>(migrations.size()));
   for (const char* table : {"rd_schema_migrations", "rd_devices", "rd_registrations", "rd_groups",
-                            "rd_group_members"}) {
+                            "rd_group_members", "rd_directory"}) {
     EXPECT_EQ(db_->Query(std::string("SELECT to_regclass('") + table + "') IS NOT NULL"), "t")
         << table;
   }
   EXPECT_EQ(db_->Query("SELECT string_agg(version || ':' || name, ',' ORDER BY version)"
                        " FROM rd_schema_migrations"),
-            "1:" + migrations[0].name);
+            "1:" + migrations[0].name + ",2:" + migrations[1].name);
 
   Result<MigrationReport> second = ApplyMigrations(connection, migrations);
   ASSERT_TRUE(second.ok()) << second.error().message;
@@ -213,6 +213,21 @@ TEST_F(PgStoreTest, MigrationsCreateTheSchemaOnceAndASecondStartIsANoOp) {
   PgStore store(db_->url(), TestOptions());
   EXPECT_TRUE(store.Migrate().ok());
   EXPECT_TRUE(store.Load().ok());
+}
+
+// The database's identity is made once, kept by every later start, and differs per database.
+TEST_F(PgStoreTest, EachDatabaseHasOneDirectoryIdKeptAcrossStarts) {
+  PgStore first(db_->url(), TestOptions());
+  const std::string id = Load(first).directory_id;
+  EXPECT_EQ(id.size(), 36U) << id;
+  PgStore second(db_->url(), TestOptions());
+  EXPECT_EQ(Load(second).directory_id, id);
+  EXPECT_EQ(db_->Query("SELECT count(*) FROM rd_directory"), "1");
+  TestDatabase other;
+  PgStore elsewhere(other.url(), TestOptions());
+  const std::string other_id = Load(elsewhere).directory_id;
+  EXPECT_EQ(other_id.size(), 36U);
+  EXPECT_NE(other_id, id);
 }
 
 TEST_F(PgStoreTest, TwoRdsMigratingTogetherApplyEachMigrationOnce) {

@@ -374,7 +374,12 @@ void CoapInterface::HandleSnapshot(const coap::Request& request, coap::Response&
       append_expired(id);
     }
   }
-  body += "],\"expired\":[" + expired_ids + "]}";
+  body += "],\"expired\":[" + expired_ids + "]";
+  // "directory": the database's identity, so that a consumer notices another database.
+  if (!directory_.directory_id().empty()) {
+    body += ",\"directory\":\"" + directory_.directory_id() + "\"";
+  }
+  body += '}';
   response.SetPayload(std::move(body), coap::content_format::kJson);
 }
 

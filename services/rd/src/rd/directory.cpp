@@ -197,8 +197,10 @@ void Directory::Load(StoredState state) {
     index_.PutGroup(group);
   }
   expired_ids_.insert(state.expired_device_ids.begin(), state.expired_device_ids.end());
+  directory_id_ = std::move(state.directory_id);
   log::Info("rd", "loaded",
-            {{"registrations", std::to_string(state.registrations.size())},
+            {{"directory", directory_id_},
+             {"registrations", std::to_string(state.registrations.size())},
              {"groups", std::to_string(state.groups.size())},
              {"expired", std::to_string(state.expired_device_ids.size())}});
   ExpireDue(clock_());

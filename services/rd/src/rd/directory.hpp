@@ -129,6 +129,8 @@ class Directory {
   /// same (sector, ep) gets the id back). Ids that are in neither this set nor the index were
   /// ended by an explicit DELETE (or never existed).
   const std::set<std::string>& expired_device_ids() const { return expired_ids_; }
+  /// The identity of the database the directory was loaded from (StoredState::directory_id).
+  const std::string& directory_id() const { return directory_id_; }
 
   /// A pinger's verdict: unreachable sets status 0, reachable sets 1 (each announced once).
   void ApplyLiveness(const std::string& device_id, bool reachable);
@@ -179,6 +181,7 @@ class Directory {
   std::map<NameKey, std::deque<std::function<void()>>> busy_;  // in flight -> waiting work
   std::set<std::pair<TimePoint, int64_t>> expiries_;           // (expires_at, key)
   std::set<std::string> expired_ids_;
+  std::string directory_id_;
 };
 
 }  // namespace coapgw::rd

@@ -130,6 +130,8 @@ constexpr const char* kLoadExpiredDeviceIds =
     "SELECT d.device_id::text FROM rd_devices d"
     " WHERE NOT EXISTS (SELECT 1 FROM rd_registrations r WHERE r.key = d.key) ORDER BY d.key";
 
+constexpr const char* kLoadDirectoryId = "SELECT id::text FROM rd_directory";
+
 constexpr const char* kLoadGroups =
     "SELECT key, name, sector, base, owner FROM rd_groups ORDER BY key";
 
@@ -1019,6 +1021,9 @@ Result<StoredState> PgStore::Load() {
     }
     for (const auto& row : txn.exec(kLoadExpiredDeviceIds)) {
       state.expired_device_ids.push_back(row[0].as<std::string>());
+    }
+    for (const auto& row : txn.exec(kLoadDirectoryId)) {
+      state.directory_id = row[0].as<std::string>();
     }
     std::map<int64_t, size_t> group_at;
     for (const auto& row : txn.exec(kLoadGroups)) {

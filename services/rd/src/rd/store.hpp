@@ -24,6 +24,9 @@ struct StoredState {
   /// Device ids whose (sector, ep) is kept without a registration: it expired, and only an
   /// explicit DELETE (after a new registration) ends the id.
   std::vector<std::string> expired_device_ids;
+  /// The database's identity (rd_directory, a UUID made once by a migration); empty for a store
+  /// without one (tests' MemoryStore).
+  std::string directory_id;
 };
 
 /// The permanent identity of a (sector, ep) pair.

@@ -97,6 +97,10 @@ class DeviceMirror {
   /// False until a snapshot was applied, and while the RD's snapshots do not list expired ids
   /// (an RD older than this library): then expired() is incomplete.
   bool knows_expired() const { return knows_expired_; }
+  /// The identity of the RD's database (the snapshot's "directory", a UUID made once per
+  /// database), as of the last snapshot; empty before one, or from an RD that does not send it.
+  /// Another value than before means another database (fresh, or restored from elsewhere).
+  const std::string& directory() const { return directory_; }
   /// True once a snapshot was applied and no resync is pending.
   bool synced() const { return synced_; }
 
@@ -134,6 +138,7 @@ class DeviceMirror {
   std::map<std::string, events::Device> devices_;
   std::set<std::string> expired_;
   bool knows_expired_ = false;
+  std::string directory_;
   bool started_ = false;
   bool synced_ = false;
   bool fetching_ = false;
