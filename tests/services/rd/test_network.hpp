@@ -33,6 +33,8 @@ class TestNetwork {
   }
   TestNetwork(const TestNetwork&) = delete;
   TestNetwork& operator=(const TestNetwork&) = delete;
+  TestNetwork(TestNetwork&&) = delete;
+  TestNetwork& operator=(TestNetwork&&) = delete;
 
   // Builds it; what failed otherwise, with `refused` set when namespaces are refused here.
   std::optional<std::string> Create(bool* refused) {

@@ -51,7 +51,7 @@ void AddDnsSdSettings(Settings& settings) {
 
 DnsSdOptions DnsSdOptionsFromSettings(const Settings& settings, uint16_t port, int64_t lifetime_s) {
   DnsSdOptions options;
-  const std::string mode = settings.String("COAPGW_RD_DNSSD");
+  const std::string& mode = settings.String("COAPGW_RD_DNSSD");
   if (mode == "browse" || mode == "both") {
     options.browse = true;
   }
