@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -141,6 +142,26 @@ int UdpSocketsOnPort(uint16_t port) {
     std::fclose(file);
   }
   return readable ? count : -1;
+}
+
+// Whether another socket holds `address`'s UDP port so that binding it too would share the
+// traffic: libcoap binds with SO_REUSEADDR, so a second server (a second RD, say) on the same
+// port would start without an error and receive part of the datagrams. A probe socket without
+// SO_REUSEADDR is refused in exactly that case. IPv6 probes are v6-only: a dual-stack wildcard of
+// our own, bound next to an IPv4 endpoint, is no conflict.
+bool PortHeldByAnotherSocket(const coap_address_t& address) {
+  const int family = address.addr.sa.sa_family;
+  const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;  // the real bind reports what is wrong
+  }
+  if (family == AF_INET6) {
+    const int on = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  const bool held = bind(fd, &address.addr.sa, address.size) != 0 && errno == EADDRINUSE;
+  close(fd);
+  return held;
 }
 
 bool IsAnyAddress(const Address& address) {
@@ -773,6 +794,14 @@ Result<Address> Server::AddEndpoint(const HostPort& listen, Transport transport)
   }
   const coap_proto_t proto = transport == Transport::kDtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
   const std::string shown = FormatHostPort(HostPort{host, listen.port});
+  const bool port_is_ours =
+      std::any_of(core_->endpoints.begin(), core_->endpoints.end(),
+                  [&](const Address& bound) { return bound.port == listen.port; });
+  if (listen.port != 0 && !port_is_ours && detail::PortHeldByAnotherSocket(*address)) {
+    return MakeError(ErrorCode::kUnavailable,
+                     std::string("cannot bind ") + TransportName(transport) + " endpoint " + shown +
+                         ": the port is in use by another socket (another CoAP server?)");
+  }
   coap_endpoint_t* endpoint = nullptr;
   Result<Address> bound = MakeError(ErrorCode::kInternal, "not bound");
   // libcoap sets SO_REUSEADDR on endpoint sockets, and with it Linux may hand out for port 0 a

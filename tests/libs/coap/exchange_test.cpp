@@ -383,9 +383,9 @@ TEST_F(ExchangeTest, EndpointsReportTheBoundPort) {
   auto second = OnServer([](Server& server) { return server.AddEndpoint("127.0.0.1:0"); });
   ASSERT_TRUE(second.ok());
   EXPECT_NE(second->port, address_.port);
+  // The same server may bind a port it already holds again (e.g. IPv4 next to a dual-stack
+  // wildcard); a bad address must not bind.
   auto taken = OnServer([&](Server& server) { return server.AddEndpoint(address_.ToString()); });
-  // libcoap sets SO_REUSEADDR, so binding the same UDP port twice may succeed; a bad address
-  // must not.
   auto bad = OnServer([](Server& server) { return server.AddEndpoint("not an address"); });
   EXPECT_FALSE(bad.ok());
   auto foreign = OnServer([](Server& server) { return server.AddEndpoint("192.0.2.1:0"); });
@@ -451,6 +451,23 @@ TEST_F(ExchangeTest, OversizedRequestBodyIsRejected) {
   ASSERT_TRUE(response.ok()) << response.message();
   EXPECT_EQ(response->code, Code::kRequestEntityTooLarge);
   loop.Call([&] { server.reset(); });
+}
+
+// A second server on a port another socket holds would share its datagrams (libcoap binds with
+// SO_REUSEADDR): refused, naming the cause.
+TEST_F(ExchangeTest, APortHeldByAnotherServerIsRefused) {
+  ContextThread loop;
+  auto other = loop.Call([&] { return std::make_unique<Server>(loop.context()); });
+  auto taken = loop.Call([&] { return other->AddEndpoint(address_.ToString()); });
+  ASSERT_FALSE(taken.ok());
+  EXPECT_NE(taken.error().message.find("in use by another socket"), std::string::npos)
+      << taken.error().message;
+  // Another address of the wildcard's port is the same conflict; a free port is not.
+  auto wildcard =
+      loop.Call([&] { return other->AddEndpoint("0.0.0.0:" + std::to_string(address_.port)); });
+  EXPECT_FALSE(wildcard.ok());
+  EXPECT_TRUE(loop.Call([&] { return other->AddEndpoint("127.0.0.1:0"); }).ok());
+  loop.Call([&] { other.reset(); });
 }
 
 // The per-exchange limit replaces the context's in both directions: a small context may fetch a
