@@ -131,6 +131,11 @@ struct DnsSd::Impl {
   // Frees the client and, with it, its browser, resolvers and entry group.
   void FreeClient() {
     services.clear();
+    {
+      // Browsed again after a reconnection: what is still there is registered again at once.
+      std::lock_guard<std::mutex> lock(mutex);
+      chosen.clear();
+    }
     browser = nullptr;
     group = nullptr;
     if (client != nullptr) {
@@ -285,7 +290,11 @@ struct DnsSd::Impl {
     if (event != AVAHI_RESOLVER_FOUND) {
       log::Warn(kLog, "cannot resolve a service",
                 {{"name", name}, {"error", avahi_strerror(avahi_client_errno(self->client))}});
-      return;  // the resolver keeps trying; the service's other addresses stand
+      // Its records are gone: not refreshed at this address any more (the registration expires
+      // unless another address stands). The resolver stays and reports the service when it is back.
+      service->second.addresses.erase(key);
+      self->Choose(name);
+      return;
     }
     if (IsDirectory(txt)) {
       log::Debug(kLog, "service is a resource directory; not registered", {{"name", name}});
