@@ -80,7 +80,8 @@ Connector::Connector(coap::Context& loop, Store& store, MetricsRegistry& metrics
           metrics.AddGauge("coapgw_wsc_connected", "1 when connected and synced."),
           metrics.AddGauge("coapgw_wsc_outbox_pending", "Messages waiting in the outbox."),
       },
-      backoff_(options_.backoff) {
+      backoff_(options_.backoff),
+      directory_guard_(store, metrics, options_.accept_new_directory) {
   ws::ClientHandlers handlers;
   std::shared_ptr<bool> alive = alive_;
   // The client's callbacks run on its I/O thread: hand everything to the loop.
@@ -125,6 +126,7 @@ void Connector::Start() {
     throw std::runtime_error(put_ids.error().message);
   }
   put_ids_ = std::move(*put_ids);
+  directory_guard_.Load();
   auto count = store_.Count();
   if (count.ok()) {
     pending_ = *count;
@@ -310,6 +312,7 @@ void Connector::OnHandshake(const platform::Envelope& envelope) {
 }
 
 void Connector::OnSynced(size_t devices) {
+  CheckDirectory();
   if (state_ == ConnectorState::kWaitingForRd) {
     log::Info(kComponent, "device list from the RD", {{"devices", std::to_string(devices)}});
     StartSync();
@@ -348,9 +351,32 @@ void Connector::RememberPut(const std::vector<std::string>& ids) {
 }
 
 bool Connector::DeletedInRd(const std::string& id) const {
+  return EndedInRd(id) && directory_guard_.Allows(mirror_->directory());
+}
+
+bool Connector::EndedInRd(const std::string& id) const {
   // Without the RD's expired ids a vanished device may only have expired: never delete then.
   return put_ids_.count(id) != 0 && mirror_ != nullptr && mirror_->knows_expired() &&
          mirror_->Find(id) == nullptr && mirror_->expired().count(id) == 0;
+}
+
+void Connector::CheckDirectory() {
+  if (mirror_ == nullptr) {
+    return;
+  }
+  size_t ended = 0;
+  for (const auto& id : put_ids_) {
+    ended += EndedInRd(id) ? 1 : 0;
+  }
+  if (!directory_guard_.Check(mirror_->directory(), ended)) {
+    return;
+  }
+  for (const auto& id : put_ids_) {
+    if (DeletedInRd(id)) {
+      dirty_[id] = false;
+    }
+  }
+  Pump();
 }
 
 void Connector::StartSync() {

@@ -37,6 +37,7 @@
 #include "coapgw/ws/backoff.hpp"
 #include "coapgw/ws/client.hpp"
 #include "coapgw/ws/platform_protocol.hpp"
+#include "ws_connector/directory_guard.hpp"
 #include "ws_connector/store.hpp"
 
 namespace coapgw::ws_connector {
@@ -55,6 +56,7 @@ struct ConnectorOptions {
   uint64_t outbox_limit = 100'000;
   std::chrono::seconds outbox_max_age{86'400};
   size_t max_pending_responses = 10'000;
+  bool accept_new_directory = false;  // COAPGW_WS_ACCEPT_NEW_DIRECTORY (DirectoryGuard)
 };
 
 /// Where the connection is.
@@ -144,7 +146,12 @@ class Connector final : public devices::DeviceListener {
   // Persists ids about to be put (those not yet recorded).
   void RememberPut(const std::vector<std::string>& ids);
   // True when `id` was put on the platform and the RD has ended it (an explicit DELETE).
+  // DeletedInRd also requires that the RD runs on the accepted database (DirectoryGuard).
   bool DeletedInRd(const std::string& id) const;
+  bool EndedInRd(const std::string& id) const;
+  // After each snapshot: lets DirectoryGuard judge the RD's directory; queues the deletions it
+  // allows from now on.
+  void CheckDirectory();
   void BecomeReady();
   void OnCommand(const ws::platform::Envelope& envelope);
   void Respond(const std::string& command_payload, std::string_view code,
@@ -170,6 +177,7 @@ class Connector final : public devices::DeviceListener {
   const devices::DeviceMirror* mirror_ = nullptr;
   std::unique_ptr<ws::Client> client_;
   ws::Backoff backoff_;
+  DirectoryGuard directory_guard_;
 
   ConnectorState state_ = ConnectorState::kIdle;
   bool stopped_ = false;

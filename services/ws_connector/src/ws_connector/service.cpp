@@ -80,6 +80,7 @@ Config LoadConfig(const Settings& settings) {
   options.client.max_message_size = static_cast<size_t>(settings.Int("COAPGW_WS_MAX_FRAME"));
   options.client.ca_file = settings.String("COAPGW_WS_CA_FILE");
   options.outbox_limit = static_cast<uint64_t>(settings.Int("COAPGW_WS_OUTBOX_LIMIT"));
+  options.accept_new_directory = settings.Bool("COAPGW_WS_ACCEPT_NEW_DIRECTORY");
   options.outbox_max_age = std::chrono::duration_cast<std::chrono::seconds>(
       CheckedDuration(settings, "COAPGW_WS_OUTBOX_MAX_AGE", Millis(1000), Millis(31'536'000'000)));
   return config;
@@ -154,6 +155,10 @@ void AddSettings(Settings& settings) {
                 "false", SettingKind::kBool});
   settings.Add({"COAPGW_WS_OUTBOX_MAX_AGE", "events older than this are dropped from the outbox",
                 "24h", SettingKind::kDuration});
+  settings.Add({"COAPGW_WS_ACCEPT_NEW_DIRECTORY",
+                "true: the RD runs on a new database on purpose; delete the platform devices it "
+                "lacks (false: such deletions are held back and logged; see DirectoryGuard)",
+                "false", SettingKind::kBool});
 }
 
 int RunWsConnector(ServiceContext& service) {

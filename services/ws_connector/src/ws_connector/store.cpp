@@ -37,6 +37,11 @@ const Migration kMigrations[] = {
      "CREATE TABLE wsc_platform_devices ("
      " device_id text PRIMARY KEY,"
      " put_at timestamptz NOT NULL DEFAULT now());"},
+    {3, "0003_rd_directory",
+     "CREATE TABLE wsc_rd_directory ("
+     " id integer PRIMARY KEY CHECK (id = 1),"
+     " directory text NOT NULL,"
+     " updated_at timestamptz NOT NULL DEFAULT now());"},
 };
 constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -173,6 +178,25 @@ Status Store::AddPlatformDevices(const std::vector<std::string>& ids) {
       sql += " ON CONFLICT (device_id) DO NOTHING";
       txn.exec_params(sql, pqxx::prepare::make_dynamic_params(chunk));
     }
+    return true;
+  });
+  return done.ok() ? Status() : Status(done.error());
+}
+
+Result<std::optional<std::string>> Store::RdDirectory() {
+  return Run<std::optional<std::string>, pqxx::work>("read RD directory", [](pqxx::work& txn) {
+    const pqxx::result rows = txn.exec("SELECT directory FROM wsc_rd_directory WHERE id = 1");
+    return rows.empty() ? std::nullopt : std::optional<std::string>(rows[0][0].as<std::string>());
+  });
+}
+
+Status Store::SetRdDirectory(const std::string& directory) {
+  auto done = Run<bool, pqxx::work>("store RD directory", [&](pqxx::work& txn) {
+    txn.exec("SET LOCAL synchronous_commit = on");
+    txn.exec_params(
+        "INSERT INTO wsc_rd_directory (id, directory) VALUES (1, $1)"
+        " ON CONFLICT (id) DO UPDATE SET directory = EXCLUDED.directory, updated_at = now()",
+        directory);
     return true;
   });
   return done.ok() ? Status() : Status(done.error());

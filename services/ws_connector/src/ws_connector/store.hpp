@@ -7,6 +7,9 @@
 //                                                 platform messages waiting for an acknowledgement
 //   wsc_platform_devices(device_id, put_at)       every device id put on the platform and not yet
 //                                                 deleted there (a disconnected one stays)
+//   wsc_rd_directory(id = 1, directory, updated_at)
+//                                                 the RD database identity (the snapshot's
+//                                                 "directory") whose deletions were last accepted
 // One connection, used from one thread (the connector's loop); reconnects on the next call after
 // the connection broke.
 
@@ -59,6 +62,11 @@ class Store {
   Status AddPlatformDevices(const std::vector<std::string>& ids);
   /// Forgets `id` once the platform acknowledged its deletion.
   Status RemovePlatformDevice(const std::string& id);
+
+  /// The RD directory id last accepted (DirectoryGuard), nullopt when none was stored yet.
+  Result<std::optional<std::string>> RdDirectory();
+  /// Stores `directory` as the RD directory id last accepted. Written synchronously.
+  Status SetRdDirectory(const std::string& directory);
 
   /// Appends `messages` (handler, payload) in order, in one transaction. `pending` is the
   /// caller's count of waiting messages; when `pending` plus the new ones exceed `limit`, the
