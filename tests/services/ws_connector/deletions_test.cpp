@@ -203,5 +203,71 @@ TEST_F(DeletionsTest, ADeleteWithoutAnAnswerIsSentAgain) {
   EXPECT_EQ(Sent("delete", "deleted"), 2U);
 }
 
+// After an outage the outbox holds thousands of events for a device deleted meanwhile, among
+// events for a live device, some of them for a service its type lacks. The platform would count
+// every refused event toward its limit of 5 errors in a row and close the connection; the
+// connector drops the deleted device's events before sending, sends the bad service's events
+// only until the platform has refused one, and the connection stays up.
+TEST_F(DeletionsTest, StaleOutboxEventsAreDroppedWithoutLosingTheConnection) {
+  constexpr int kStale = 3000;
+  constexpr int kLiveEvery = 100;  // every 100th row: a live event
+  constexpr int kBadEvery = 7;     // every 7th row (else): a live device's unknown service
+  stack_.Kill(Part::kWsConnector);
+  ASSERT_NO_FATAL_FAILURE(Delete("deleted"));
+  const std::string event =
+      R"('{"device_uri":"' || CASE WHEN i % )" + std::to_string(kLiveEvery) + " = 0 OR i % " +
+      std::to_string(kBadEvery) + " = 0 THEN '" + Id("keeps") + "' ELSE '" + Id("deleted") +
+      R"(' END || '","service_uri":"GET /sensors/' || CASE WHEN i % )" +
+      std::to_string(kLiveEvery) + " <> 0 AND i % " + std::to_string(kBadEvery) +
+      R"( = 0 THEN 'nope' ELSE 'temp' END || '","value":[{"name":"metadata","value":"{}"},)"
+      R"({"name":"data","value":"' || i || '"}]}')";
+  stack_.database().Query("INSERT INTO wsc_outbox (handler, payload) SELECT 'event', " + event +
+                          " FROM generate_series(1, " + std::to_string(kStale) + ") AS i");
+  int live = 0;
+  int bad = 0;
+  for (int i = 1; i <= kStale; ++i) {
+    live += i % kLiveEvery == 0 ? 1 : 0;
+    bad += i % kLiveEvery != 0 && i % kBadEvery == 0 ? 1 : 0;
+  }
+  const int stale = kStale - live - bad;
+  const uint64_t before = e2e::PlatformLastSeq(stack_);
+  std::string error;
+  ASSERT_TRUE(stack_.StartPart(Part::kWsConnector, &error)) << error;
+
+  ASSERT_TRUE(WaitUntil(
+      [&] { return stack_.database().Query("SELECT count(*) FROM wsc_outbox") == "0"; }, kWait))
+      << Logs("the outbox did not empty");
+  const auto metric = [&](const std::string& name) {
+    return stack_.Metric(Part::kWsConnector, name).value_or(-1);
+  };
+  EXPECT_EQ(metric("coapgw_wsc_connects_total"), 1) << Logs("the connection was lost");
+  EXPECT_EQ(metric("coapgw_wsc_disconnects_total"), 0) << Logs("the connection was lost");
+  int live_arrived = 0;
+  int bad_sent = 0;
+  int stale_sent = 0;
+  for (const auto& received : e2e::PlatformEvents(stack_, before)) {
+    if (received.device_uri == Id("deleted")) {
+      ++stale_sent;
+    } else if (received.service_uri == "GET /sensors/temp" && received.accepted) {
+      ++live_arrived;
+    } else {
+      ++bad_sent;
+    }
+  }
+  EXPECT_EQ(stale_sent, 0);
+  EXPECT_EQ(live_arrived, live);
+  // Probes of the unknown service until the first refusal arrives (at most the error budget).
+  EXPECT_GE(bad_sent, 1);
+  EXPECT_LE(bad_sent, 3);
+  EXPECT_EQ(metric("coapgw_wsc_events_rejected_total"), bad_sent);
+  EXPECT_EQ(metric("coapgw_wsc_events_dropped_total"), stale + bad - bad_sent);
+  EXPECT_EQ(metric("coapgw_wsc_events_sent_total"), live);
+  const std::string log = stack_.Tail(Part::kWsConnector, 400);
+  EXPECT_NE(log.find("event dropped: the platform does not listen to the device"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("max consecutive error count exceeded"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace coapgw::ws_connector::test

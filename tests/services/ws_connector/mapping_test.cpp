@@ -82,6 +82,14 @@ TEST(MappingTest, EventCarriesMetadataAndDataAsStrings) {
       R"({"content_format":50,"code":"2.05","observed":true,"time":"2026-11-23T12:00:00.000Z"})");
   EXPECT_STREQ(doc["value"][1]["name"].GetString(), "data");
   EXPECT_STREQ(doc["value"][1]["value"].GetString(), R"({"t":21.5})");
+
+  const auto target = EventTargetOf(EventPayload(data));
+  ASSERT_TRUE(target.has_value());
+  EXPECT_EQ(target->device, "1");
+  EXPECT_EQ(target->service, "GET /sensors/temp");
+  EXPECT_FALSE(EventTargetOf("not json").has_value());
+  EXPECT_FALSE(EventTargetOf(R"({"device_uri":"1"})").has_value());
+  EXPECT_FALSE(EventTargetOf(R"({"device_uri":1,"service_uri":"GET /x"})").has_value());
 }
 
 TEST(MappingTest, CommandResolvesServiceMetadataAndData) {

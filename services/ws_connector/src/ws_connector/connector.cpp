@@ -20,6 +20,12 @@ constexpr Millis kMaxExpiryInterval{60'000};
 constexpr size_t kPipelineWindow = 256;
 // Rows per outbox read and per INSERT (beyond it the batch is written at once).
 constexpr size_t kOutboxBatch = 1000;
+// The platform closes the connection on the 6th refused request in a row (platform-protocol.md
+// §9.1). Probes in flight plus refusals since the last 200 stay below this, which leaves room for
+// two refusals nobody could foresee.
+constexpr int kErrorBudget = 3;
+// At most one log line per this interval about events dropped before sending.
+constexpr std::chrono::seconds kDropLogInterval{5};
 
 std::string Truncated(const std::string& text) {
   constexpr size_t kMax = 200;
@@ -68,6 +74,12 @@ Connector::Connector(coap::Context& loop, Store& store, MetricsRegistry& metrics
           metrics.AddCounter("coapgw_wsc_events_sent_total", "Events the platform acknowledged."),
           metrics.AddCounter("coapgw_wsc_events_rejected_total",
                              "Events the platform refused (400/500; removed from the outbox)."),
+          metrics.AddCounter("coapgw_wsc_events_dropped_total",
+                             "Events removed from the outbox without sending: the platform does "
+                             "not listen to the device on this connection (not_listened), or it "
+                             "refused that service of the device on this connection (refused).",
+                             "reason=\"not_listened\""),
+          metrics.AddCounter("coapgw_wsc_events_dropped_total", "", "reason=\"refused\""),
           metrics.AddCounter("coapgw_wsc_outbox_dropped_total",
                              "Outbox messages dropped: the outbox was full or they were too old."),
           metrics.AddCounter("coapgw_wsc_outbox_lost_total",
@@ -152,6 +164,7 @@ void Connector::Stop() {
   }
   in_flight_.clear();
   exclusive_in_flight_ = false;
+  probes_in_flight_ = 0;
   FlushRemovals();
   if (!appends_.empty()) {
     Flush();
@@ -222,6 +235,9 @@ void Connector::OnClosed(const ws::CloseEvent& event) {
   }
   in_flight_.clear();
   exclusive_in_flight_ = false;
+  probes_in_flight_ = 0;
+  refused_in_a_row_ = 0;
+  event_verdicts_.clear();
   queued_.clear();
   read_after_ = 0;
   unread_ = true;
@@ -273,6 +289,10 @@ void Connector::OnText(const std::string& text) {
   if (done.exclusive) {
     exclusive_in_flight_ = false;
   }
+  if (done.probe) {
+    --probes_in_flight_;
+  }
+  refused_in_a_row_ = envelope->status == 200 ? 0 : refused_in_a_row_ + 1;
   loop_.CancelTimer(done.timer);
   if (envelope->status != 200) {
     metrics_.requests_failed.Inc();
@@ -304,6 +324,7 @@ void Connector::OnHandshake(const platform::Envelope& envelope) {
     }
   }
   remote_hash_ = reply->hash;
+  refused_in_a_row_ = 0;  // a new session counts from zero
   if (mirror_ == nullptr || !mirror_->synced()) {
     SetState(ConnectorState::kWaitingForRd, "gid=" + gateway_id_);
     return;
@@ -394,6 +415,7 @@ void Connector::StartSync() {
   // releases devices (the platform keeps them, as disconnected), so every device the RD ended
   // while this connector was away or the bus was down is deleted after the sync.
   dirty_.clear();
+  event_verdicts_.clear();
   for (const auto& id : put_ids_) {
     if (DeletedInRd(id)) {
       dirty_[id] = false;
@@ -434,6 +456,20 @@ void Connector::SyncStep(std::shared_ptr<std::deque<std::pair<std::string, std::
     });
     return;
   }
+  if (refused_in_a_row_ >= kErrorBudget) {
+    // Refused puts in a row would reach the platform's limit: an accepted commit resets its
+    // count. The hash is "" so that a connection lost before the final commit syncs again.
+    log::Info(kComponent, "commit to reset the platform's error count",
+              {{"refused_in_a_row", std::to_string(refused_in_a_row_)}});
+    Send("commit", platform::JsonQuote(""), [this, steps, local](int status, const std::string&) {
+      if (status != 200) {
+        Fail("device sync failed at commit");
+        return;
+      }
+      SyncStep(steps, local);
+    });
+    return;
+  }
   auto [key, payload] = steps->front();
   steps->pop_front();
   const bool clear = key == "clear";
@@ -460,12 +496,14 @@ void Connector::BecomeReady() {
 }
 
 void Connector::Send(const std::string& handler, const std::string& payload, Done done,
-                     bool exclusive) {
+                     bool exclusive, bool probe) {
   InFlight request;
   const std::string token = RandomUuid();
   request.handler = handler;
   request.done = std::move(done);
   request.exclusive = exclusive;
+  request.probe = probe;
+  probes_in_flight_ += probe ? 1 : 0;
   platform::Envelope envelope;
   envelope.handler = handler;
   envelope.token = token;
@@ -490,6 +528,12 @@ void Connector::Pump() {
   if (stopped_ || state_ != ConnectorState::kReady || exclusive_in_flight_) {
     return;
   }
+  if (refused_in_a_row_ >= kErrorBudget && !commit_pending_ && in_flight_.empty()) {
+    // Another refusal or two would close the connection: an accepted commit resets the count.
+    log::Info(kComponent, "commit to reset the platform's error count",
+              {{"refused_in_a_row", std::to_string(refused_in_a_row_)}});
+    commit_pending_ = true;
+  }
   // Device calls and commits go alone: wait until the pipelined requests are answered.
   if (!dirty_.empty() || commit_pending_) {
     if (!in_flight_.empty()) {
@@ -500,7 +544,12 @@ void Connector::Pump() {
     }
     if (commit_pending_) {
       commit_pending_ = false;
-      Send("commit", platform::JsonQuote(CommitHash()), [](int, const std::string&) {});
+      Send("commit", platform::JsonQuote(CommitHash()), [this](int status, const std::string&) {
+        if (status != 200 && refused_in_a_row_ >= kErrorBudget) {
+          Fail("commit refused after " + std::to_string(refused_in_a_row_) +
+               " refused requests in a row");
+        }
+      });
       return;
     }
   }
@@ -541,6 +590,7 @@ bool Connector::PumpDevice() {
       Send("put", PutPayload(wanted), [this, wanted](int status, const std::string&) {
         if (status == 200) {
           platform_devices_[wanted.id] = wanted;
+          event_verdicts_.erase(wanted.id);  // its type, and so its services, may have changed
           commit_pending_ = true;
         }
       });
@@ -599,24 +649,92 @@ bool Connector::PumpOutbox() {
     queued_.assign(std::make_move_iterator(entries->begin()),
                    std::make_move_iterator(entries->end()));
   }
+  std::optional<EventTarget> target = EventTargetOf(queued_.front().payload);
+  bool probe = true;
+  if (target) {
+    if (platform_devices_.count(target->device) == 0) {
+      DropEvent(queued_.front().id, target->device, "not_listened");
+      queued_.pop_front();
+      return true;
+    }
+    const auto device = event_verdicts_.find(target->device);
+    if (device != event_verdicts_.end()) {
+      const auto verdict = device->second.find(target->service);
+      if (verdict != device->second.end()) {
+        if (verdict->second == ServiceVerdict::kRefused) {
+          DropEvent(queued_.front().id, target->device, "refused");
+          queued_.pop_front();
+          return true;
+        }
+        probe = false;
+      }
+    }
+  }
+  if (probe ? refused_in_a_row_ + probes_in_flight_ >= kErrorBudget
+            : refused_in_a_row_ >= kErrorBudget) {
+    return false;  // waits for the replies in flight (or the commit that resets the count)
+  }
   OutboxEntry entry = std::move(queued_.front());
   queued_.pop_front();
   const int64_t id = entry.id;
   Send(
       entry.handler, entry.payload,
-      [this, id](int status, const std::string& reply) {
+      [this, id, target = std::move(target)](int status, const std::string& reply) {
         if (status == 200) {
           metrics_.events_sent.Inc();
         } else {
           metrics_.events_rejected.Inc();
           log::Warn(kComponent, "event refused by the platform; dropped",
-                    {{"status", std::to_string(status)}, {"reply", Truncated(reply)}});
+                    {{"device", target ? target->device : ""},
+                     {"service", target ? target->service : ""},
+                     {"status", std::to_string(status)},
+                     {"reply", Truncated(reply)}});
+        }
+        if (target) {
+          OnEventReply(*target, status);
         }
         acked_.push_back(id);
         ScheduleFlush();
       },
-      false);
+      false, probe);
   return true;
+}
+
+void Connector::OnEventReply(const EventTarget& target, int status) {
+  if (status == 200) {
+    event_verdicts_[target.device][target.service] = ServiceVerdict::kAccepted;
+  } else if (status == 400) {
+    // The client's fault (not listened to, no such service): the same for every later event.
+    event_verdicts_[target.device][target.service] = ServiceVerdict::kRefused;
+  } else {
+    // A 500 may pass next time: probe again.
+    const auto device = event_verdicts_.find(target.device);
+    if (device != event_verdicts_.end()) {
+      device->second.erase(target.service);
+    }
+  }
+}
+
+void Connector::DropEvent(int64_t id, const std::string& device, const char* reason) {
+  (std::string_view(reason) == "refused" ? metrics_.events_dropped_refused
+                                         : metrics_.events_dropped_not_listened)
+      .Inc();
+  acked_.push_back(id);
+  ScheduleFlush();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - drop_logged_ < kDropLogInterval) {
+    ++drops_not_logged_;
+    return;
+  }
+  log::Warn(kComponent,
+            std::string_view(reason) == "refused"
+                ? "event dropped: the platform refused this service of the device"
+                : "event dropped: the platform does not listen to the device",
+            {{"device", device},
+             {"reason", reason},
+             {"also_dropped_since_last_line", std::to_string(drops_not_logged_)}});
+  drop_logged_ = now;
+  drops_not_logged_ = 0;
 }
 
 void Connector::ScheduleFlush() {

@@ -9,6 +9,13 @@
 // (up to kPipelineWindow requests in flight, replies correlated by token), in outbox order.
 // Priority: device changes, then a commit, then command responses, then outbox events.
 //
+// The platform closes the connection after more than 5 refused requests in a row
+// (platform-protocol.md §9.1). So an event for a device the platform does not listen to on this
+// connection (platform_devices_) is dropped before sending, and so is one for a (device,
+// service) the platform refused on this connection; an event for a (device, service) not yet
+// acknowledged here is a probe, and probes in flight plus the refusals since the last 200 stay
+// below kErrorBudget (a commit, which the platform accepts, resets its count when needed).
+//
 // The outbox is written and read in batches: observed data collected during one pass of the loop
 // becomes one multi-row INSERT, acknowledgements one DELETE, and reads fetch up to a window of
 // rows at a time (a PostgreSQL round trip per event would cap the event rate far below the
@@ -38,6 +45,7 @@
 #include "coapgw/ws/client.hpp"
 #include "coapgw/ws/platform_protocol.hpp"
 #include "ws_connector/directory_guard.hpp"
+#include "ws_connector/mapping.hpp"
 #include "ws_connector/store.hpp"
 
 namespace coapgw::ws_connector {
@@ -109,7 +117,10 @@ class Connector final : public devices::DeviceListener {
     coap::Context::TimerId timer = 0;
     Done done;
     bool exclusive = true;  // a device call or commit: nothing else is in flight with it
+    bool probe = false;     // an event for a (device, service) not yet acknowledged here
   };
+  // What the platform said to events of one service of a device on this connection.
+  enum class ServiceVerdict { kAccepted, kRefused };
   struct PendingCommand {
     std::string payload;  // the platform's command payload, echoed in the response
     coap::Context::TimerId timer = 0;
@@ -123,6 +134,8 @@ class Connector final : public devices::DeviceListener {
     Counter& device_calls;
     Counter& events_sent;
     Counter& events_rejected;
+    Counter& events_dropped_not_listened;
+    Counter& events_dropped_refused;
     Counter& outbox_dropped;
     Counter& outbox_lost;
     Counter& commands;
@@ -158,10 +171,14 @@ class Connector final : public devices::DeviceListener {
                std::optional<uint16_t> content_format, std::string_view data);
 
   void Send(const std::string& handler, const std::string& payload, Done done,
-            bool exclusive = true);
+            bool exclusive = true, bool probe = false);
   void Pump();
   bool PumpDevice();
   bool PumpOutbox();
+  // Removes an outbox event without sending it (counted; logged at most every few seconds).
+  void DropEvent(int64_t id, const std::string& device, const char* reason);
+  // Records the platform's answer to an event for `target`.
+  void OnEventReply(const EventTarget& target, int status);
   void ScheduleFlush();
   void Flush();
   void FlushRemovals();
@@ -188,6 +205,14 @@ class Connector final : public devices::DeviceListener {
   coap::Context::TimerId expiry_timer_ = 0;
   std::map<std::string, InFlight> in_flight_;  // by token
   bool exclusive_in_flight_ = false;
+  // Replies other than 200 since the last 200 on this connection (the platform's count of
+  // consecutive errors, as far as answered), and probes in flight.
+  int refused_in_a_row_ = 0;
+  int probes_in_flight_ = 0;
+  // device id -> service -> verdict, for this connection (a put of the device forgets it).
+  std::map<std::string, std::map<std::string, ServiceVerdict>> event_verdicts_;
+  std::chrono::steady_clock::time_point drop_logged_{};
+  uint64_t drops_not_logged_ = 0;
 
   // What the platform has: devices put (and not disconnected/deleted) since the last sync.
   std::map<std::string, ws::platform::HashedDevice> platform_devices_;

@@ -117,6 +117,21 @@ std::string EventPayload(const events::ObservedData& data) {
   return {buffer.GetString(), buffer.GetSize()};
 }
 
+std::optional<EventTarget> EventTargetOf(std::string_view payload_json) {
+  rapidjson::Document doc;
+  doc.Parse(payload_json.data(), payload_json.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return std::nullopt;
+  }
+  const auto device = doc.FindMember("device_uri");
+  const auto service = doc.FindMember("service_uri");
+  if (device == doc.MemberEnd() || !device->value.IsString() || service == doc.MemberEnd() ||
+      !service->value.IsString()) {
+    return std::nullopt;
+  }
+  return EventTarget{device->value.GetString(), service->value.GetString()};
+}
+
 Result<events::Command> ParseCommand(std::string_view payload_json) {
   rapidjson::Document doc;
   doc.Parse(payload_json.data(), payload_json.size());

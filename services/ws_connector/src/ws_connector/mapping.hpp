@@ -34,6 +34,16 @@ std::string PutPayload(const ws::platform::HashedDevice& device);
 /// metadata = JSON string {"content_format"?,"code","observed","time"} and data = the payload.
 std::string EventPayload(const events::ObservedData& data);
 
+/// Where an event goes: its payload's device_uri and service_uri.
+struct EventTarget {
+  std::string device;
+  std::string service;
+};
+
+/// The target of an `event` payload; nullopt when it is not an object with device_uri and
+/// service_uri strings.
+std::optional<EventTarget> EventTargetOf(std::string_view payload_json);
+
 /// Reads device_url, service_url and protocol_parts (metadata: JSON string with optional
 /// content_format, accept, query; data: the request payload). kInvalidArgument naming the field
 /// when the payload is not an object, device_url or service_url is missing, or the service does
