@@ -340,7 +340,7 @@ TEST_F(DirectoryTest, LoadExpiresWhatEndedWhileDown) {
   dead.device_id = "d";
   dead.ep = "dead";
   dead.expires_at = now_ - seconds(1);
-  directory_->Load(StoredState{{alive, dead}, {}, {"e"}});
+  directory_->Load(StoredState{{alive, dead}, {}, {"e"}, {}});
   RunPosted();
   EXPECT_NE(index_.Find(1), nullptr);
   EXPECT_EQ(index_.Find(2), nullptr);
