@@ -61,10 +61,11 @@ class DeletionsTest : public ::testing::Test {
         registration ? std::optional<uint16_t>(coap::content_format::kLinkFormat) : std::nullopt);
   }
 
-  // Registers `ep` with a type the platform knows; its location ("" when refused).
-  std::string Register(const std::string& ep) {
-    auto response = ToRd(coap::Method::kPost, "/rd?ep=" + ep +
-                                                  "&et=iot%23e2e-device&lt=3600"
+  // Registers `ep` with type `et` (by default one the platform knows); its location ("" when
+  // refused).
+  std::string Register(const std::string& ep, const std::string& et = "iot%23e2e-device") {
+    auto response = ToRd(coap::Method::kPost, "/rd?ep=" + ep + "&et=" + et +
+                                                  "&lt=3600"
                                                   "&base=coap://127.0.0.1:9");
     return response.ok() && response->code == coap::Code::kCreated
                ? coap::JoinPath(response->location_path)
@@ -267,6 +268,44 @@ TEST_F(DeletionsTest, StaleOutboxEventsAreDroppedWithoutLosingTheConnection) {
             std::string::npos)
       << log;
   EXPECT_EQ(log.find("max consecutive error count exceeded"), std::string::npos) << log;
+}
+
+// Many devices of a type the platform refuses: their refused `put`s, in the sync and after it,
+// never make 6 refusals in a row (an accepted `commit` resets the platform's count), so the
+// connection stays up and the others are listened to.
+TEST_F(DeletionsTest, RefusedPutsInARowDoNotCloseTheConnection) {
+  // With 21 such devices among the 3 others, at least 6 follow each other in the sync.
+  constexpr int kRefused = 21;
+  stack_.Kill(Part::kWsConnector);
+  for (int i = 0; i < kRefused; ++i) {
+    ASSERT_FALSE(Register("unknown-" + std::to_string(i), "iot%23no-such-type").empty()) << i;
+  }
+  std::string error;
+  ASSERT_TRUE(stack_.StartPart(Part::kWsConnector, &error)) << error;
+  ASSERT_TRUE(WaitUntil([&] { return Listened().size() == 3; }, kWait))
+      << Logs("the platform lost the three devices");
+  EXPECT_EQ(stack_.Metric(Part::kWsConnector, "coapgw_wsc_connects_total"), 1)
+      << Logs("the connection was lost during the sync");
+  // After the sync: refused one by one as device changes.
+  for (int i = kRefused; i < 2 * kRefused; ++i) {
+    ASSERT_FALSE(Register("unknown-" + std::to_string(i), "iot%23no-such-type").empty()) << i;
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        size_t puts = 0;
+        for (const auto& request : e2e::PlatformRequests(stack_)) {
+          puts +=
+              request.handler == "put" && request.payload.find("no-such-type") != std::string::npos
+                  ? 1
+                  : 0;
+        }
+        return puts >= 2 * kRefused;
+      },
+      kWait))
+      << Logs("not every device was put");
+  EXPECT_EQ(stack_.Metric(Part::kWsConnector, "coapgw_wsc_connects_total"), 1)
+      << Logs("the connection was lost");
+  EXPECT_EQ(Listened().size(), 3U);
 }
 
 }  // namespace

@@ -528,18 +528,19 @@ void Connector::Pump() {
   if (stopped_ || state_ != ConnectorState::kReady || exclusive_in_flight_) {
     return;
   }
-  if (refused_in_a_row_ >= kErrorBudget && !commit_pending_ && in_flight_.empty()) {
-    // Another refusal or two would close the connection: an accepted commit resets the count.
-    log::Info(kComponent, "commit to reset the platform's error count",
-              {{"refused_in_a_row", std::to_string(refused_in_a_row_)}});
-    commit_pending_ = true;
-  }
-  // Device calls and commits go alone: wait until the pipelined requests are answered.
-  if (!dirty_.empty() || commit_pending_) {
+  // Device calls and commits go alone: wait until the pipelined requests are answered. After
+  // kErrorBudget refusals in a row, a commit (which the platform accepts) resets its count before
+  // anything else is sent: another refusal or two would close the connection.
+  const bool reset = refused_in_a_row_ >= kErrorBudget;
+  if (reset || !dirty_.empty() || commit_pending_) {
     if (!in_flight_.empty()) {
       return;
     }
-    if (PumpDevice()) {
+    if (reset) {
+      log::Info(kComponent, "commit to reset the platform's error count",
+                {{"refused_in_a_row", std::to_string(refused_in_a_row_)}});
+      commit_pending_ = true;
+    } else if (PumpDevice()) {
       return;
     }
     if (commit_pending_) {
