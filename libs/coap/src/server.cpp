@@ -144,12 +144,45 @@ int UdpSocketsOnPort(uint16_t port) {
   return readable ? count : -1;
 }
 
-// Whether another socket holds `address`'s UDP port so that binding it too would share the
-// traffic: libcoap binds with SO_REUSEADDR, so a second server (a second RD, say) on the same
-// port would start without an error and receive part of the datagrams. A probe socket without
-// SO_REUSEADDR is refused in exactly that case. IPv6 probes are v6-only: a dual-stack wildcard of
-// our own, bound next to an IPv4 endpoint, is no conflict.
-bool PortHeldByAnotherSocket(const coap_address_t& address) {
+// UDP sockets of this process whose local port is `port`.
+int OwnUdpSocketsOnPort(uint16_t port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return 0;
+  }
+  int count = 0;
+  const int dir_fd = dirfd(dir);
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dir_fd) {
+      continue;
+    }
+    const int sock = static_cast<int>(fd);
+    int type = 0;
+    socklen_t type_length = sizeof type;
+    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_DGRAM) {
+      continue;
+    }
+    coap_address_t local;
+    coap_address_init(&local);
+    local.size = sizeof local.addr;
+    if (getsockname(sock, &local.addr.sa, &local.size) == 0 &&
+        coap_address_get_port(&local) == port) {
+      ++count;
+    }
+  }
+  closedir(dir);
+  return count;
+}
+
+// Whether a socket of another process holds `address`'s UDP port so that binding it too would
+// share the traffic: libcoap binds with SO_REUSEADDR, so a second server (a second RD, say) on
+// the same port would start without an error and receive part of the datagrams. A probe socket
+// without SO_REUSEADDR is refused when any socket holds the port; sockets of this process (a
+// client sending from a server's port, a dual-stack wildcard next to an IPv4 endpoint) are shared
+// on purpose and do not count.
+bool PortHeldByAnotherProcess(const coap_address_t& address) {
   const int family = address.addr.sa.sa_family;
   const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -159,9 +192,13 @@ bool PortHeldByAnotherSocket(const coap_address_t& address) {
     const int on = 1;
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
   }
-  const bool held = bind(fd, &address.addr.sa, address.size) != 0 && errno == EADDRINUSE;
+  const bool refused = bind(fd, &address.addr.sa, address.size) != 0 && errno == EADDRINUSE;
   close(fd);
-  return held;
+  if (!refused) {
+    return false;
+  }
+  const uint16_t port = coap_address_get_port(&address);
+  return UdpSocketsOnPort(port) > OwnUdpSocketsOnPort(port);
 }
 
 bool IsAnyAddress(const Address& address) {
@@ -794,13 +831,10 @@ Result<Address> Server::AddEndpoint(const HostPort& listen, Transport transport)
   }
   const coap_proto_t proto = transport == Transport::kDtls ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
   const std::string shown = FormatHostPort(HostPort{host, listen.port});
-  const bool port_is_ours =
-      std::any_of(core_->endpoints.begin(), core_->endpoints.end(),
-                  [&](const Address& bound) { return bound.port == listen.port; });
-  if (listen.port != 0 && !port_is_ours && detail::PortHeldByAnotherSocket(*address)) {
+  if (listen.port != 0 && detail::PortHeldByAnotherProcess(*address)) {
     return MakeError(ErrorCode::kUnavailable,
                      std::string("cannot bind ") + TransportName(transport) + " endpoint " + shown +
-                         ": the port is in use by another socket (another CoAP server?)");
+                         ": the port is in use by another process (another CoAP server?)");
   }
   coap_endpoint_t* endpoint = nullptr;
   Result<Address> bound = MakeError(ErrorCode::kInternal, "not bound");

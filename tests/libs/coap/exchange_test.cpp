@@ -1,7 +1,15 @@
 // Server and client round trips over real UDP on 127.0.0.1 / ::1.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <csignal>
+#include <cstring>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -453,21 +461,56 @@ TEST_F(ExchangeTest, OversizedRequestBodyIsRejected) {
   loop.Call([&] { server.reset(); });
 }
 
-// A second server on a port another socket holds would share its datagrams (libcoap binds with
-// SO_REUSEADDR): refused, naming the cause.
-TEST_F(ExchangeTest, APortHeldByAnotherServerIsRefused) {
+// A server on a port another process holds would share its datagrams (libcoap binds with
+// SO_REUSEADDR): refused, naming the cause. Sockets of this process may share a port on purpose.
+TEST_F(ExchangeTest, APortHeldByAnotherProcessIsRefused) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t holder = fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    // Another process holding the port the way a libcoap server does (only async-signal-safe
+    // calls after fork).
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof any;
+    char port_text[2] = {};
+    if (bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&any), &length) == 0) {
+      std::memcpy(port_text, &any.sin_port, sizeof port_text);
+    }
+    (void)!write(ready[1], port_text, sizeof port_text);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  uint16_t network_port = 0;
+  const bool read_port = read(ready[0], &network_port, sizeof network_port) == 2;
+  close(ready[0]);
+  const uint16_t port = ntohs(network_port);
+
   ContextThread loop;
   auto other = loop.Call([&] { return std::make_unique<Server>(loop.context()); });
-  auto taken = loop.Call([&] { return other->AddEndpoint(address_.ToString()); });
-  ASSERT_FALSE(taken.ok());
-  EXPECT_NE(taken.error().message.find("in use by another socket"), std::string::npos)
-      << taken.error().message;
-  // Another address of the wildcard's port is the same conflict; a free port is not.
-  auto wildcard =
-      loop.Call([&] { return other->AddEndpoint("0.0.0.0:" + std::to_string(address_.port)); });
-  EXPECT_FALSE(wildcard.ok());
-  EXPECT_TRUE(loop.Call([&] { return other->AddEndpoint("127.0.0.1:0"); }).ok());
+  auto taken = loop.Call([&] { return other->AddEndpoint("127.0.0.1:" + std::to_string(port)); });
+  auto wildcard = loop.Call([&] { return other->AddEndpoint("0.0.0.0:" + std::to_string(port)); });
+  // This process's own server port may be bound again (a client sending from it shares it too).
+  auto own = loop.Call([&] { return other->AddEndpoint(address_.ToString()); });
+  kill(holder, SIGKILL);
+  waitpid(holder, nullptr, 0);
+  auto freed = loop.Call([&] { return other->AddEndpoint("127.0.0.1:" + std::to_string(port)); });
   loop.Call([&] { other.reset(); });
+
+  ASSERT_TRUE(read_port && port != 0);
+  ASSERT_FALSE(taken.ok());
+  EXPECT_NE(taken.error().message.find("in use by another process"), std::string::npos)
+      << taken.error().message;
+  EXPECT_FALSE(wildcard.ok());
+  EXPECT_TRUE(own.ok()) << own.error().message;
+  EXPECT_TRUE(freed.ok()) << freed.error().message;
 }
 
 // The per-exchange limit replaces the context's in both directions: a small context may fetch a
