@@ -57,15 +57,13 @@ coap_pdu_code_t ToPduCode(Code code) {
   return static_cast<coap_pdu_code_t>(((value / 100) << 5) | (value % 100));
 }
 
-// Finds the socket libcoap opened for an endpoint (coap_endpoint_t is opaque): the one unconnected
-// UDP socket of this process bound to `bound`. -1 if not exactly one matches.
-int FindBoundSocket(const Address& bound) {
+// Calls `visit(fd, local address)` for every UDP socket of this process.
+template <class Visit>
+void ForEachOwnUdpSocket(Visit visit) {
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) {
-    return -1;
+    return;
   }
-  int found = -1;
-  int matches = 0;
   const int dir_fd = dirfd(dir);
   while (dirent* entry = readdir(dir)) {
     char* end = nullptr;
@@ -82,18 +80,30 @@ int FindBoundSocket(const Address& bound) {
     coap_address_t local;
     coap_address_init(&local);
     local.size = sizeof local.addr;
-    if (getsockname(sock, &local.addr.sa, &local.size) != 0 || ToAddress(local) != bound) {
-      continue;
+    if (getsockname(sock, &local.addr.sa, &local.size) == 0) {
+      visit(sock, local);
+    }
+  }
+  closedir(dir);
+}
+
+// Finds the socket libcoap opened for an endpoint (coap_endpoint_t is opaque): the one unconnected
+// UDP socket of this process bound to `bound`. -1 if not exactly one matches.
+int FindBoundSocket(const Address& bound) {
+  int found = -1;
+  int matches = 0;
+  ForEachOwnUdpSocket([&](int sock, const coap_address_t& local) {
+    if (ToAddress(local) != bound) {
+      return;
     }
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof peer;
     if (getpeername(sock, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
-      continue;  // a client session's connected socket
+      return;  // a client session's connected socket
     }
     found = sock;
     ++matches;
-  }
-  closedir(dir);
+  });
   return matches == 1 ? found : -1;
 }
 
@@ -146,33 +156,10 @@ int UdpSocketsOnPort(uint16_t port) {
 
 // UDP sockets of this process whose local port is `port`.
 int OwnUdpSocketsOnPort(uint16_t port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) {
-    return 0;
-  }
   int count = 0;
-  const int dir_fd = dirfd(dir);
-  while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dir_fd) {
-      continue;
-    }
-    const int sock = static_cast<int>(fd);
-    int type = 0;
-    socklen_t type_length = sizeof type;
-    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_DGRAM) {
-      continue;
-    }
-    coap_address_t local;
-    coap_address_init(&local);
-    local.size = sizeof local.addr;
-    if (getsockname(sock, &local.addr.sa, &local.size) == 0 &&
-        coap_address_get_port(&local) == port) {
-      ++count;
-    }
-  }
-  closedir(dir);
+  ForEachOwnUdpSocket([&](int, const coap_address_t& local) {
+    count += coap_address_get_port(&local) == port ? 1 : 0;
+  });
   return count;
 }
 
