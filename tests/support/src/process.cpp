@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,6 +127,14 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
     dup2(stderr_fd, STDERR_FILENO);
     const int null_fd = open("/dev/null", O_RDWR);
     dup2(null_fd, STDIN_FILENO);
+    // Nothing else of the test may leak into the child: libcoap opens its sockets without
+    // close-on-exec, and a service holding a copy of a test device's socket keeps its port bound
+    // after the test closed it (and may receive its datagrams).
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+      for (long fd = sysconf(_SC_OPEN_MAX) - 1; fd >= 3; --fd) {
+        close(static_cast<int>(fd));
+      }
+    }
     execve(arg_pointers[0], arg_pointers.data(), env_pointers.data());
     _exit(127);
   }
