@@ -19,17 +19,10 @@ using coapgw::test::FreeTcpPort;
 using coapgw::test::FreeUdpPort;
 using coapgw::test::HttpGet;
 using coapgw::test::Process;
+using coapgw::test::WaitReady;
 using coapgw::test::WaitUntil;
 
 constexpr milliseconds kStartTimeout{10000};
-
-bool WaitReady(Process& process, uint16_t http_port) {
-  return WaitUntil(
-      [&] {
-        return process.running() && HttpGet(http_port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
-      },
-      kStartTimeout);
-}
 
 }  // namespace
 
@@ -222,7 +215,7 @@ bool ObserverStack::Start(std::string* error) {
           {"COAPGW_BUS_PUB", bus_pub_},
           {"COAPGW_BUS_SUB", bus_sub_},
           {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(bus_http)}});
-  if (!WaitReady(*bus_, bus_http)) {
+  if (!WaitReady(*bus_, bus_http, kStartTimeout)) {
     *error = "coapgw-bus not ready:\n" + Logs();
     return false;
   }
@@ -237,7 +230,7 @@ bool ObserverStack::Start(std::string* error) {
           {"COAPGW_BUS_PUB", bus_pub_},
           {"COAPGW_BUS_SUB", bus_sub_},
           {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(rd_http)}});
-  if (!WaitReady(*rd_, rd_http)) {
+  if (!WaitReady(*rd_, rd_http, kStartTimeout)) {
     *error = "coapgw-rd not ready:\n" + Logs();
     return false;
   }
@@ -262,7 +255,7 @@ int ObserverStack::StartObserver(const std::map<std::string, std::string>& extra
   }
   observer.process =
       std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-observer")}, env);
-  const bool ready = WaitReady(*observer.process, observer.http_port);
+  const bool ready = WaitReady(*observer.process, observer.http_port, kStartTimeout);
   observers_.push_back(std::move(observer));
   if (!ready) {
     if (error != nullptr) {

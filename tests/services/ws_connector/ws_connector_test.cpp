@@ -40,18 +40,11 @@ using coapgw::test::FreeTcpPort;
 using coapgw::test::FreeUdpPort;
 using coapgw::test::HttpGet;
 using coapgw::test::Process;
+using coapgw::test::WaitReady;
 using coapgw::test::WaitUntil;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kWait{10000};
-
-bool WaitReady(Process& process, uint16_t http_port) {
-  return WaitUntil(
-      [&] {
-        return process.running() && HttpGet(http_port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
-      },
-      kWait);
-}
 
 // Records ws.command from the bus on its own thread.
 class CommandRecorder {
@@ -103,7 +96,7 @@ class WsConnectorTest : public ::testing::Test {
             {"COAPGW_BUS_PUB", bus_pub_},
             {"COAPGW_BUS_SUB", bus_sub_},
             {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(bus_http)}});
-    ASSERT_TRUE(WaitReady(*bus_, bus_http)) << bus_->Stderr();
+    ASSERT_TRUE(WaitReady(*bus_, bus_http, kWait)) << bus_->Stderr();
     const uint16_t rd_http = FreeTcpPort();
     rd_ = std::make_unique<Process>(
         std::vector<std::string>{BinaryPath("coapgw-rd")},
@@ -113,7 +106,7 @@ class WsConnectorTest : public ::testing::Test {
             {"COAPGW_BUS_PUB", bus_pub_},
             {"COAPGW_BUS_SUB", bus_sub_},
             {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(rd_http)}});
-    ASSERT_TRUE(WaitReady(*rd_, rd_http)) << rd_->Stderr();
+    ASSERT_TRUE(WaitReady(*rd_, rd_http, kWait)) << rd_->Stderr();
     publisher_ = std::make_unique<bus::Publisher>(zmq_, bus_pub_, "wsc-test");
     commands_ = std::make_unique<CommandRecorder>(zmq_, bus_sub_);
     coap_.Call([&] { client_ = std::make_unique<coap::Client>(coap_.context()); });
@@ -156,7 +149,7 @@ class WsConnectorTest : public ::testing::Test {
     connector_ =
         std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-ws-connector")}, env);
     if (wait_ready) {
-      ASSERT_TRUE(WaitReady(*connector_, connector_http_)) << Logs();
+      ASSERT_TRUE(WaitReady(*connector_, connector_http_, kWait)) << Logs();
     }
   }
 
@@ -306,7 +299,7 @@ TEST_F(WsConnectorTest, ReconnectsWithoutASyncWhenThePlatformKeptTheHash) {
   platform_.SetAccepting(false);
   ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
   platform_.SetAccepting(true);
-  ASSERT_TRUE(WaitReady(*connector_, connector_http_)) << Logs();
+  ASSERT_TRUE(WaitReady(*connector_, connector_http_, kWait)) << Logs();
   EXPECT_EQ(platform_.Requests("clear").size(), clears);
   EXPECT_GE(platform_.CredentialGids().size(), 2U);
 }
@@ -342,7 +335,7 @@ TEST_F(WsConnectorTest, ARequestWithoutReplyClosesAndTheNextConnectionResyncs) {
   const std::string uri = (*PutFor("node-7"))["uri"].GetString();
   ASSERT_TRUE(WaitUntil([&] { return platform_.CommittedDevices(gid).count(uri) == 1; }, kWait))
       << Logs();
-  EXPECT_TRUE(WaitReady(*connector_, connector_http_));
+  EXPECT_TRUE(WaitReady(*connector_, connector_http_, kWait));
   EXPECT_NE(connector_->Stderr().find("no reply within"), std::string::npos);
 }
 

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "coapgw/test/http.hpp"
 #include "coapgw/test/wait.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -207,6 +208,14 @@ uint16_t StableTcpPort() {
 }
 uint16_t StableUdpPort() {
   return StablePort(SOCK_DGRAM);
+}
+
+bool WaitReady(Process& process, uint16_t http_port, std::chrono::milliseconds timeout) {
+  return WaitUntil(
+      [&] {
+        return process.running() && HttpGet(http_port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
+      },
+      timeout);
 }
 
 }  // namespace coapgw::test

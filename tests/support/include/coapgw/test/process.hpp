@@ -50,6 +50,10 @@ class Process {
 };
 
 /// A free loopback port (bound and released; the usual small race is acceptable in tests).
+/// Waits until `process` runs and its operations endpoint on 127.0.0.1:`http_port` answers
+/// GET /readyz with 200; false when it exited or `timeout` passed first.
+bool WaitReady(Process& process, uint16_t http_port, std::chrono::milliseconds timeout);
+
 uint16_t FreeTcpPort();
 uint16_t FreeUdpPort();
 
