@@ -11,7 +11,7 @@ extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not
 namespace coapgw {
 
 int RunService(int argc, char** argv, Settings& settings,
-               const std::function<int(ServiceContext&)>& body) {
+               const std::function<ServiceBody(const Settings&)>& configure) {
   AddCommonSettings(settings);
   try {
     if (const auto exit_code = settings.Load(argc, argv, environ)) {
@@ -34,6 +34,7 @@ int RunService(int argc, char** argv, Settings& settings,
       http_address = std::make_unique<HostPort>(*parsed);
     }
     log::Configure(*level, *format);
+    const ServiceBody body = configure(settings);
 
     StopSignal stop;  // Before any thread exists, so every thread inherits the blocked mask.
     Health health;
@@ -54,6 +55,17 @@ int RunService(int argc, char** argv, Settings& settings,
     log::Error(settings.program(), "fatal", {{"error", error.what()}});
     return 1;
   }
+}
+
+int RunService(int argc, char** argv, Settings& settings, const ServiceBody& body) {
+  return RunService(argc, argv, settings, [&body](const Settings&) { return body; });
+}
+
+int WaitForStop(ServiceContext& service, const std::string& component) {
+  const int signal_number = service.stop.Wait();
+  log::Info(component, "stopping", {{"signal", std::to_string(signal_number)}});
+  service.health.SetNotReady("stopping");
+  return signal_number;
 }
 
 }  // namespace coapgw

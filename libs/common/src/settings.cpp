@@ -215,6 +215,15 @@ Millis Settings::Duration(std::string_view env) const {
   return text.empty() ? Millis(0) : ParseDuration(text).value();
 }
 
+Millis Settings::Duration(std::string_view env, Millis min, Millis max) const {
+  const Millis value = Duration(env);
+  if (value < min || value > max) {
+    throw SettingsError(std::string(env) + ": " + FormatDuration(value) + " is outside " +
+                        FormatDuration(min) + " .. " + FormatDuration(max));
+  }
+  return value;
+}
+
 int64_t Settings::Int(std::string_view env) const {
   const auto& spec = Spec(env);
   if (spec.kind != SettingKind::kInt) {

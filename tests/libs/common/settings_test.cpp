@@ -71,6 +71,20 @@ TEST(SettingsTest, BadValuesAreRejectedWithTheirName) {
   }
 }
 
+TEST(SettingsTest, DurationWithinBoundsIsReturnedOutsideNamesSettingAndBounds) {
+  Settings settings = MakeSettings();
+  EXPECT_FALSE(Load(settings, {"--ping-interval=500ms"}, {"COAPGW_DATABASE_URL=x"}));
+  EXPECT_EQ(settings.Duration("COAPGW_PING_INTERVAL", Millis(500), Millis(1000)), Millis(500));
+  try {
+    (void)settings.Duration("COAPGW_PING_INTERVAL", Millis(600), Millis(60'000));
+    FAIL() << "expected SettingsError";
+  } catch (const SettingsError& error) {
+    EXPECT_STREQ(error.what(), "COAPGW_PING_INTERVAL: 500ms is outside 600ms .. 1m");
+  }
+  EXPECT_THROW((void)settings.Duration("COAPGW_PING_INTERVAL", Millis(0), Millis(499)),
+               SettingsError);
+}
+
 TEST(SettingsTest, SecretValuesAreNotEchoedInErrors) {
   Settings settings("coapgw-test", "x");
   settings.Add({"COAPGW_PLATFORM_PASSWORD", "password", "", SettingKind::kInt, false, true});

@@ -56,6 +56,8 @@ class Settings {
   bool IsSet(std::string_view env) const;
   const std::string& String(std::string_view env) const;
   Millis Duration(std::string_view env) const;
+  /// Duration(env) checked against [min, max]: SettingsError "<env>: 5ms is outside 10ms .. 1h".
+  Millis Duration(std::string_view env, Millis min, Millis max) const;
   int64_t Int(std::string_view env) const;
   bool Bool(std::string_view env) const;
 
