@@ -13,41 +13,25 @@ devices=${1:-1000}
 commands=${2:-50000}
 window=${3:-64}
 build=${COAPGW_BENCH_BUILD:-build/bench-release}
+source bench/lib.sh
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$build" -j2 --target coapgw_executer coapgw_bus_service device_farm bench_executer \
-  >/dev/null
-bin=$(cd "$build/bin" && pwd)
-
-work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_build "$build" coapgw_executer coapgw_bus_service device_farm bench_executer
+bench_work executer
 pub=tcp://127.0.0.1:$(free_port)
 sub=tcp://127.0.0.1:$(free_port)
 http_port=$(free_port)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$bin/device_farm" --devices="$devices" >"$work/farm.out" 2>"$work/farm.log" &
 pids+=($!)
 COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub COAPGW_LOG_LEVEL=warn "$bin/coapgw-bus" 2>"$work/bus.log" &
 pids+=($!)
-for _ in $(seq 100); do grep -q '^rd=' "$work/farm.out" && break; sleep 0.1; done
-rd_uri=$(sed -n 's/^rd=\([^ ]*\).*/\1/p' "$work/farm.out")
+rd_uri=$(farm_rd_uri)
 
 COAPGW_RD_URI=$rd_uri COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub COAPGW_LOG_LEVEL=warn \
   COAPGW_HTTP_LISTEN=127.0.0.1:$http_port "$bin/coapgw-executer" 2>"$work/executer.log" &
 executer_pid=$!
 pids+=("$executer_pid")
-for _ in $(seq 300); do
-  curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null || { cat "$work/executer.log"; exit 1; }
+wait_ready "$http_port" "$work/executer.log"
 
 run() {  # name commands window
   echo "== $1: $2 commands, window $3"

@@ -15,27 +15,16 @@ devices=${1:-10000}
 interval=${2:-10s}
 seconds=${COAPGW_BENCH_SECONDS:-30}
 build=${COAPGW_BENCH_BUILD:-build/bench-release}
+source bench/lib.sh
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$build" -j2 --target coapgw_pinger device_farm >/dev/null
-bin=$(cd "$build/bin" && pwd)
-
-work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_build "$build" coapgw_pinger device_farm
+bench_work pinger
 http_port=$(free_port)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$bin/device_farm" --devices="$devices" >"$work/farm.out" 2>"$work/farm.log" &
 farm_pid=$!
 pids+=("$farm_pid")
-for _ in $(seq 100); do grep -q '^rd=' "$work/farm.out" && break; sleep 0.1; done
-rd_uri=$(sed -n 's/^rd=\([^ ]*\).*/\1/p' "$work/farm.out")
+rd_uri=$(farm_rd_uri)
 
 COAPGW_RD_URI=$rd_uri COAPGW_PING_INTERVAL=$interval COAPGW_PING_TIMEOUT=3s \
   COAPGW_PING_SOURCE=127.0.0.1:0 COAPGW_HTTP_LISTEN=127.0.0.1:$http_port COAPGW_LOG_LEVEL=warn \
@@ -43,11 +32,7 @@ COAPGW_RD_URI=$rd_uri COAPGW_PING_INTERVAL=$interval COAPGW_PING_TIMEOUT=3s \
   "$bin/coapgw-pinger" 2>"$work/pinger.log" &
 pinger_pid=$!
 pids+=("$pinger_pid")
-for _ in $(seq 300); do
-  curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null || { cat "$work/pinger.log"; exit 1; }
+wait_ready "$http_port" "$work/pinger.log"
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 metric() { curl -s "http://127.0.0.1:$http_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }

@@ -27,33 +27,11 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target coapgw_bus_service coapgw_rd coapgw_ws_connector \
   coapgw_executer coapgw_pinger coapgw_observer coapgw_platform_sim coapgw_device_sim >/dev/null
 bin=$(cd "$build/bin" && pwd)
+source bench/lib.sh
 
-work=$(mktemp -d /tmp/coapgw-bench-stack.XXXXXX)
-pids=()
-# shellcheck disable=SC2317 # (run by the trap)
-cleanup() {
-  local pid i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  scripts/pg stop "$work/pg"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {  # free_port tcp|udp
-  python3 -c 'import socket, sys
-s = socket.socket(type=socket.SOCK_STREAM if sys.argv[1] == "tcp" else socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
-pg_port=$(free_port tcp)
-scripts/pg start "$work/pg" "$pg_port" >/dev/null
-COAPGW_DATABASE_URL=$(scripts/pg url "$work/pg" "$pg_port")
-export COAPGW_DATABASE_URL
+bench_work stack
+bench_pg_start "$(free_port tcp)"
+export COAPGW_DATABASE_URL=$database
 COAPGW_BUS_PUB=tcp://127.0.0.1:$(free_port tcp)
 COAPGW_BUS_SUB=tcp://127.0.0.1:$(free_port tcp)
 COAPGW_RD_LISTEN=127.0.0.1:$(free_port udp)

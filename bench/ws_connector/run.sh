@@ -15,34 +15,20 @@ window=${2:-2000}
 commands=${3:-2000}
 build=${COAPGW_BENCH_BUILD:-build/bench-release}
 pg_port=${COAPGW_BENCH_PG_PORT:-55499}
+source bench/lib.sh
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build "$build" -j2 --target coapgw_ws_connector coapgw_bus_service device_farm \
-  coapgw_platform_sim bench_ws_connector >/dev/null
-bin=$(cd "$build/bin" && pwd)
-
-work=$(mktemp -d)
-chmod 755 "$work"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_build "$build" coapgw_ws_connector coapgw_bus_service device_farm coapgw_platform_sim \
+  bench_ws_connector
+bench_work ws-connector
 pub=tcp://127.0.0.1:$(free_port)
 sub=tcp://127.0.0.1:$(free_port)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  scripts/pg stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-scripts/pg start "$work/pg" "$pg_port" ${COAPGW_BENCH_PG_FAST:+--fast} >/dev/null
-database=$(scripts/pg url "$work/pg" "$pg_port")
+bench_pg_start "$pg_port" ${COAPGW_BENCH_PG_FAST:+--fast}
 "$bin/device_farm" --devices=1 >"$work/farm.out" 2>"$work/farm.log" &
 pids+=($!)
 COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub COAPGW_LOG_LEVEL=warn "$bin/coapgw-bus" 2>"$work/bus.log" &
 pids+=($!)
-for _ in $(seq 100); do grep -q '^rd=' "$work/farm.out" && break; sleep 0.1; done
-rd_uri=$(sed -n 's/^rd=\([^ ]*\).*/\1/p' "$work/farm.out")
+rd_uri=$(farm_rd_uri)
 
 bench() {  # database extra-arguments...
   COAPGW_DATABASE_URL=$1 COAPGW_RD_URI=$rd_uri COAPGW_BUS_PUB=$pub COAPGW_BUS_SUB=$sub \
