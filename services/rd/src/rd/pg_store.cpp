@@ -48,6 +48,10 @@ struct Statement {
 // the same length; at most one element per (sector, ep)): finds or creates each pair's device,
 // then inserts or replaces its registration. Returns (element number from 1, key, device_id).
 // Several saves in one statement instead of one each is most of group commit's gain.
+// rd_devices is only ever reached through its (sector, ep) index, one row at a time (the
+// conflict check, the scalar subqueries for pairs that existed before the statement): a join
+// would leave the choice to the planner, whose plan, cached while the table was small, scanned
+// all of it for every batch.
 constexpr Statement kSaveRegistrations{
     "rd_save_registrations",
     "WITH input AS ("
@@ -58,15 +62,16 @@ constexpr Statement kSaveRegistrations{
     "    links, status, owner, simple, registered_us, updated_us, expires_us, n)"
     "), created AS ("
     "  INSERT INTO rd_devices (device_id, sector, ep)"
-    "  SELECT i.new_device_id, i.sector, i.ep FROM input i"
-    "  WHERE NOT EXISTS (SELECT 1 FROM rd_devices d WHERE d.sector = i.sector AND d.ep = i.ep)"
-    "  ORDER BY i.n"
+    "  SELECT new_device_id, sector, ep FROM input ORDER BY n"
+    "  ON CONFLICT (sector, ep) DO NOTHING"
     "  RETURNING key, device_id, sector, ep"
     "), device AS ("
-    "  SELECT i.n, coalesce(d.key, c.key) AS key, coalesce(d.device_id, c.device_id) AS device_id"
-    "  FROM input i"
-    "  LEFT JOIN rd_devices d ON d.sector = i.sector AND d.ep = i.ep"
-    "  LEFT JOIN created c ON c.sector = i.sector AND c.ep = i.ep"
+    "  SELECT i.n,"
+    "    coalesce(c.key, (SELECT d.key FROM rd_devices d"
+    "      WHERE d.sector = i.sector AND d.ep = i.ep)) AS key,"
+    "    coalesce(c.device_id, (SELECT d.device_id FROM rd_devices d"
+    "      WHERE d.sector = i.sector AND d.ep = i.ep)) AS device_id"
+    "  FROM input i LEFT JOIN created c ON c.sector = i.sector AND c.ep = i.ep"
     "), saved AS ("
     "  INSERT INTO rd_registrations (key, base, base_explicit, et, lt_s, extra, links, status,"
     "    owner, simple, registered_at, updated_at, expires_at)"
