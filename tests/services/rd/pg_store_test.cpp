@@ -187,7 +187,7 @@ class PgStoreTest : public ::testing::Test {
 
 TEST_F(PgStoreTest, MigrationsCreateTheSchemaOnceAndASecondStartIsANoOp) {
   const std::vector<Migration>& migrations = EmbeddedMigrations();
-  ASSERT_EQ(migrations.size(), 2U);
+  ASSERT_EQ(migrations.size(), 3U);
   pqxx::connection connection(db_->url());
 
   Result<MigrationReport> first = ApplyMigrations(connection, migrations);
@@ -201,7 +201,7 @@ TEST_F(PgStoreTest, MigrationsCreateTheSchemaOnceAndASecondStartIsANoOp) {
   }
   EXPECT_EQ(db_->Query("SELECT string_agg(version || ':' || name, ',' ORDER BY version)"
                        " FROM rd_schema_migrations"),
-            "1:" + migrations[0].name + ",2:" + migrations[1].name);
+            "1:" + migrations[0].name + ",2:" + migrations[1].name + ",3:" + migrations[2].name);
 
   Result<MigrationReport> second = ApplyMigrations(connection, migrations);
   ASSERT_TRUE(second.ok()) << second.error().message;
@@ -365,6 +365,11 @@ TEST_F(PgStoreTest, ResavingTheSamePairKeepsItsIdentityAndReplacesTheRest) {
   EXPECT_NE(other_sector->key, first->key);
   EXPECT_NE(other_sector->device_id, first->device_id);
 
+  // The device's row is written once: a re-registration leaves it alone (same row version).
+  const std::string device_row =
+      "SELECT xmin::text FROM rd_devices WHERE key = " + std::to_string(first->key);
+  const std::string device_version = db_->Query(device_row);
+
   r.links = {linkformat::Link{"/actuators/lamp", {{"rt", "light"}}}};
   r.extra = {{"x", std::string("y")}};
   r.lt_s = 60;
@@ -372,6 +377,7 @@ TEST_F(PgStoreTest, ResavingTheSamePairKeepsItsIdentityAndReplacesTheRest) {
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->key, first->key);
   EXPECT_EQ(second->device_id, first->device_id);
+  EXPECT_EQ(db_->Query(device_row), device_version);
 
   StoredState state = Load(*store);
   ASSERT_EQ(state.registrations.size(), 2u);
