@@ -406,6 +406,11 @@ TEST_F(WsConnectorTest, EventsWhileThePlatformIsDownArriveInOrderOnce) {
   // One event while up proves the bus subscription works before the platform goes away.
   PublishData(uri, "v0");
   ASSERT_TRUE(WaitUntil([&] { return platform_.Requests("event").size() == 1; }, kWait)) << Logs();
+  // v0 leaves the outbox only once its acknowledgement is back; closing the link before that
+  // would keep it pending and send it again after the outage.
+  ASSERT_TRUE(
+      WaitUntil([&] { return database_.Query("SELECT count(*) FROM wsc_outbox") == "0"; }, kWait))
+      << Logs();
 
   platform_.SetAccepting(false);
   ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
