@@ -7,5 +7,5 @@ int main(int argc, char** argv) {
   coapgw::Settings settings("coapgw-executer",
                             "Executes platform commands as CoAP requests to the devices.");
   coapgw::executer::AddSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::executer::RunExecuter);
+  return coapgw::RunService(argc, argv, settings, coapgw::executer::Configure);
 }

@@ -8,5 +8,5 @@ int main(int argc, char** argv) {
   coapgw::Settings settings("coapgw-observer",
                             "Observes and polls device resources, publishing every value.");
   coapgw::observer::AddSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::observer::RunObserver);
+  return coapgw::RunService(argc, argv, settings, coapgw::observer::Configure);
 }

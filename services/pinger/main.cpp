@@ -7,5 +7,5 @@ int main(int argc, char** argv) {
   coapgw::Settings settings("coapgw-pinger",
                             "Checks that registered devices are reachable (CoAP ping).");
   coapgw::pinger::AddSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::pinger::RunPinger);
+  return coapgw::RunService(argc, argv, settings, coapgw::pinger::Configure);
 }

@@ -8,5 +8,5 @@ int main(int argc, char** argv) {
   coapgw::Settings settings("coapgw-ws-connector",
                             "WebSocket client of the IoT platform: devices, events, commands.");
   coapgw::ws_connector::AddSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::ws_connector::RunWsConnector);
+  return coapgw::RunService(argc, argv, settings, coapgw::ws_connector::Configure);
 }

@@ -829,14 +829,14 @@ TEST_F(WsConnectorTest, ConsolePageShowsTheDeviceAndSendsACommand) {
 
 TEST(WsConnectorBinaryTest, RequiresThePlatformUrlAndExplainsHelp) {
   const std::string binary = BinaryPath("coapgw-ws-connector");
-  auto missing =
-      coapgw::test::RunCommand("env -u COAPGW_PLATFORM_URL COAPGW_DATABASE_URL=x " + binary);
-  EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_NE(missing.text.find("COAPGW_PLATFORM_URL"), std::string::npos) << missing.text;
-  auto scheme =
-      coapgw::test::RunCommand("COAPGW_DATABASE_URL=x " + binary + " --platform-url=http://x");
-  EXPECT_EQ(scheme.exit_code, 2);
-  EXPECT_NE(scheme.text.find("ws://"), std::string::npos) << scheme.text;
+  coapgw::test::ExpectBadSetting("env -u COAPGW_PLATFORM_URL COAPGW_DATABASE_URL=x " + binary,
+                                 "coapgw-ws-connector: COAPGW_PLATFORM_URL is required");
+  coapgw::test::ExpectBadSetting(
+      "COAPGW_DATABASE_URL=x " + binary + " --platform-url=http://x",
+      "coapgw-ws-connector: COAPGW_PLATFORM_URL: 'http://x' is not a ws:// or wss:// URL");
+  coapgw::test::ExpectBadSetting("COAPGW_DATABASE_URL=x COAPGW_PLATFORM_URL=ws://127.0.0.1:9 " +
+                                     binary + " --ws-reconnect-min=1s --ws-reconnect-max=10ms",
+                                 "coapgw-ws-connector: COAPGW_WS_RECONNECT_MAX: must not be below");
   auto help = coapgw::test::RunCommand(binary + " --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.text.find("--platform-url"), std::string::npos);

@@ -137,42 +137,24 @@ void OnCommand(LoopState& state, const bus::Message& message) {
   state.executer->Submit(std::move(*command));
 }
 
-}  // namespace
+// What Configure checked, for the body.
+struct Config {
+  ExecuterOptions options;
+  devices::DeviceMirrorOptions mirror;
+  std::unique_ptr<PskKeyFile> psk_keys;  // nullptr: no COAPGW_DTLS_PSK_FILE
+};
 
-void AddSettings(Settings& settings) {
-  AddDeviceServiceSettings(settings);
-  settings.Add({"COAPGW_COMMAND_TIMEOUT",
-                "longest a command may take, whatever its deadline says (it usually carries "
-                "arrival + this)",
-                "10s", SettingKind::kDuration});
-  settings.Add({"COAPGW_EXECUTER_NSTART", "commands on the wire per device at once (NSTART)", "1",
-                SettingKind::kInt, false, false, 1, 16});
-  settings.Add({"COAPGW_EXECUTER_DEVICE_QUEUE",
-                "commands waiting per device; more are answered code=error", "32",
-                SettingKind::kInt, false, false, 0, 100'000});
-  settings.Add({"COAPGW_EXECUTER_MAX_IN_FLIGHT", "commands on the wire over all devices", "256",
-                SettingKind::kInt, false, false, 1, 100'000});
-  settings.Add({"COAPGW_EXECUTER_MAX_QUEUED",
-                "commands waiting over all devices; more are answered code=error", "10000",
-                SettingKind::kInt, false, false, 0, 10'000'000});
-  settings.Add({"COAPGW_EXECUTER_MAX_BODY",
-                "largest request or response body in bytes (block-wise); beyond: too-large",
-                "1048576", SettingKind::kInt, false, false, 1024, int64_t{64} * 1024 * 1024});
-  settings.Add({"COAPGW_EXECUTER_BLOCK_SIZE", "block size of block-wise transfers (16..1024)",
-                "1024", SettingKind::kInt, false, false, 16, 1024});
-}
-
-int RunExecuter(ServiceContext& service) {
+int Run(ServiceContext& service, const Config& config) {
   const Settings& settings = service.settings;
-  const ExecuterOptions options = OptionsFrom(settings);
-  const devices::DeviceMirrorOptions mirror_options = MirrorOptionsFrom(settings);
-  const std::unique_ptr<PskKeyFile> psk_keys = PskKeysFrom(settings);
+  const ExecuterOptions& options = config.options;
+  const devices::DeviceMirrorOptions& mirror_options = config.mirror;
+  const PskKeyFile* psk_keys = config.psk_keys.get();
   const size_t open_files = RaiseOpenFileLimit();
   log::Info(kLog, "configured",
             {{"rd", mirror_options.rd_uri},
              {"nstart", std::to_string(options.limits.device_in_flight)},
              {"max_in_flight", std::to_string(options.limits.max_in_flight)},
-             {"psk_entries", std::to_string(psk_keys ? psk_keys->size() : 0)},
+             {"psk_entries", std::to_string(psk_keys != nullptr ? psk_keys->size() : 0)},
              {"open_files", std::to_string(open_files)}});
   service.health.SetNotReady("synchronising with the RD");
 
@@ -212,7 +194,7 @@ int RunExecuter(ServiceContext& service) {
   loop.Call([&] {
     state.publisher = ConnectPublisher(zmq_context, settings, registry, kLog);
     coap::ClientOptions client_options;
-    client_options.psk_keys = psk_keys.get();
+    client_options.psk_keys = psk_keys;
     client_options.nstart = static_cast<uint16_t>(options.limits.device_in_flight);
     state.client = std::make_unique<coap::Client>(context, client_options);
     bus::Publisher& publisher = *state.publisher;
@@ -248,11 +230,42 @@ int RunExecuter(ServiceContext& service) {
   // Subscribed first, so that the snapshot and the events after it meet (see ReadyOnSync).
   loop.Call([&] { state.mirror->Start(); });
 
-  const int signal_number = service.stop.Wait();
-  log::Info(kLog, "stopping", {{"signal", std::to_string(signal_number)}});
-  service.health.SetNotReady("stopping");
+  WaitForStop(service, kLog);
   feed.reset();  // no more messages; those already posted run before the teardown
   return 0;
+}
+
+}  // namespace
+
+void AddSettings(Settings& settings) {
+  AddDeviceServiceSettings(settings);
+  settings.Add({"COAPGW_COMMAND_TIMEOUT",
+                "longest a command may take, whatever its deadline says (it usually carries "
+                "arrival + this)",
+                "10s", SettingKind::kDuration});
+  settings.Add({"COAPGW_EXECUTER_NSTART", "commands on the wire per device at once (NSTART)", "1",
+                SettingKind::kInt, false, false, 1, 16});
+  settings.Add({"COAPGW_EXECUTER_DEVICE_QUEUE",
+                "commands waiting per device; more are answered code=error", "32",
+                SettingKind::kInt, false, false, 0, 100'000});
+  settings.Add({"COAPGW_EXECUTER_MAX_IN_FLIGHT", "commands on the wire over all devices", "256",
+                SettingKind::kInt, false, false, 1, 100'000});
+  settings.Add({"COAPGW_EXECUTER_MAX_QUEUED",
+                "commands waiting over all devices; more are answered code=error", "10000",
+                SettingKind::kInt, false, false, 0, 10'000'000});
+  settings.Add({"COAPGW_EXECUTER_MAX_BODY",
+                "largest request or response body in bytes (block-wise); beyond: too-large",
+                "1048576", SettingKind::kInt, false, false, 1024, int64_t{64} * 1024 * 1024});
+  settings.Add({"COAPGW_EXECUTER_BLOCK_SIZE", "block size of block-wise transfers (16..1024)",
+                "1024", SettingKind::kInt, false, false, 16, 1024});
+}
+
+ServiceBody Configure(const Settings& settings) {
+  auto config = std::make_shared<Config>();
+  config->options = OptionsFrom(settings);
+  config->mirror = MirrorOptionsFrom(settings);
+  config->psk_keys = PskKeysFrom(settings);
+  return [config](ServiceContext& service) { return Run(service, *config); };
 }
 
 }  // namespace coapgw::executer

@@ -1,6 +1,6 @@
 #pragma once
 
-// The executer process: its settings and its body inside coapgw::RunService.
+// The executer process: its settings, their checks and its body inside coapgw::RunService.
 
 #include "coapgw/common/service_main.hpp"
 #include "coapgw/common/settings.hpp"
@@ -10,8 +10,9 @@ namespace coapgw::executer {
 /// Declares every setting of coapgw-executer.
 void AddSettings(Settings& settings);
 
-/// Runs the executer until SIGTERM/SIGINT; returns the exit code. Throws SettingsError for a bad
-/// setting (RunService prints it and exits 2).
-int RunExecuter(ServiceContext& service);
+/// Checks the settings beyond what Settings validates (SettingsError for a bad one: RunService
+/// prints it and exits 2, before anything starts) and returns the body that runs the executer
+/// until SIGTERM/SIGINT.
+ServiceBody Configure(const Settings& settings);
 
 }  // namespace coapgw::executer

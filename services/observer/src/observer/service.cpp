@@ -41,15 +41,6 @@ SteadyTime Now() {
   return std::chrono::steady_clock::now();
 }
 
-Millis CheckedDuration(const Settings& settings, const char* name, Millis min, Millis max) {
-  const Millis value = settings.Duration(name);
-  if (value < min || value > max) {
-    throw SettingsError(std::string(name) + ": " + FormatDuration(value) + " is outside " +
-                        FormatDuration(min) + " .. " + FormatDuration(max));
-  }
-  return value;
-}
-
 // One socket per device peer (libs/coap keeps a session per address): take what the hard limit
 // allows.
 void RaiseFileLimit() {
@@ -118,13 +109,13 @@ Config LoadConfig(const Settings& settings) {
   }
   config.selection.filter = std::move(*filter);
   config.selection.poll_interval =
-      CheckedDuration(settings, "COAPGW_POLL_INTERVAL", Millis(100), Millis(86'400'000));
+      settings.Duration("COAPGW_POLL_INTERVAL", Millis(100), Millis(86'400'000));
   config.heartbeat_interval =
-      CheckedDuration(settings, "COAPGW_OBSERVER_HEARTBEAT_INTERVAL", Millis(50), Millis(60'000));
+      settings.Duration("COAPGW_OBSERVER_HEARTBEAT_INTERVAL", Millis(50), Millis(60'000));
   config.watcher.max_age_grace =
-      CheckedDuration(settings, "COAPGW_OBSERVER_MAX_AGE_GRACE", Millis(0), Millis(3'600'000));
+      settings.Duration("COAPGW_OBSERVER_MAX_AGE_GRACE", Millis(0), Millis(3'600'000));
   config.watcher.retry_min =
-      CheckedDuration(settings, "COAPGW_OBSERVER_RETRY_MIN", Millis(100), Millis(3'600'000));
+      settings.Duration("COAPGW_OBSERVER_RETRY_MIN", Millis(100), Millis(3'600'000));
   config.watcher.max_in_flight = static_cast<size_t>(settings.Int("COAPGW_OBSERVER_MAX_IN_FLIGHT"));
   config.outbox_limit = static_cast<size_t>(settings.Int("COAPGW_OBSERVER_OUTBOX_LIMIT"));
   config.bus_hwm = static_cast<int>(settings.Int("COAPGW_OBSERVER_BUS_HWM"));
@@ -330,8 +321,9 @@ void AddSettings(Settings& settings) {
                 "10000", SettingKind::kInt, false, false, 1, 10'000'000});
 }
 
-int RunObserver(ServiceContext& service) {
-  const Config config = LoadConfig(service.settings);
+namespace {
+
+int Run(ServiceContext& service, const Config& config) {
   RaiseFileLimit();
   service.health.SetNotReady("synchronising with the RD");
 
@@ -439,9 +431,7 @@ int RunObserver(ServiceContext& service) {
              {"poll_interval", FormatDuration(config.selection.poll_interval)},
              {"heartbeat_interval", FormatDuration(config.heartbeat_interval)}});
 
-  const int signal_number = service.stop.Wait();
-  log::Info(kComponent, "stopping", {{"signal", std::to_string(signal_number)}});
-  service.health.SetNotReady("stopping");
+  WaitForStop(service, kComponent);
   feed.reset();
   const bool deregistered = loop.Call([&] {
     state.running = false;
@@ -468,6 +458,13 @@ int RunObserver(ServiceContext& service) {
     state.publisher.reset();
   });
   return 0;
+}
+
+}  // namespace
+
+ServiceBody Configure(const Settings& settings) {
+  auto config = std::make_shared<const Config>(LoadConfig(settings));
+  return [config](ServiceContext& service) { return Run(service, *config); };
 }
 
 }  // namespace coapgw::observer

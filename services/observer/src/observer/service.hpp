@@ -1,6 +1,6 @@
 #pragma once
 
-// The observer process: its settings and its body inside coapgw::RunService.
+// The observer process: its settings, their checks and its body inside coapgw::RunService.
 
 #include "coapgw/common/service_main.hpp"
 #include "coapgw/common/settings.hpp"
@@ -10,8 +10,9 @@ namespace coapgw::observer {
 /// Declares every setting of coapgw-observer.
 void AddSettings(Settings& settings);
 
-/// Runs the observer until SIGTERM/SIGINT; returns the exit code. Throws SettingsError for a
-/// setting that parses but makes no sense (RD URI, filter, durations out of range).
-int RunObserver(ServiceContext& service);
+/// Checks the settings beyond what Settings validates (SettingsError for a bad one: RunService
+/// prints it and exits 2, before anything starts) and returns the body that runs the observer
+/// until SIGTERM/SIGINT.
+ServiceBody Configure(const Settings& settings);
 
 }  // namespace coapgw::observer

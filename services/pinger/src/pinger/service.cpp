@@ -155,29 +155,18 @@ void NoteProofOfLife(Pinger& pinger, const bus::Message& message) {
   }
 }
 
-}  // namespace
+// What Configure checked, for the body.
+struct Config {
+  PingerOptions options;
+  devices::DeviceMirrorOptions mirror;
+  std::unique_ptr<executer::PskKeyFile> psk_keys;  // nullptr: no COAPGW_DTLS_PSK_FILE
+};
 
-void AddSettings(Settings& settings) {
-  executer::AddDeviceServiceSettings(settings);
-  settings.Add({"COAPGW_PING_INTERVAL", "each device is pinged once per this", "10s",
-                SettingKind::kDuration});
-  settings.Add({"COAPGW_PING_TIMEOUT", "a ping not answered within this is a miss", "3s",
-                SettingKind::kDuration});
-  settings.Add({"COAPGW_PING_MISSES", "misses in a row after which a device is disconnected", "2",
-                SettingKind::kInt, false, false, 1, 1000});
-  settings.Add({"COAPGW_PING_MAX_IN_FLIGHT", "pings out at once over all devices", "256",
-                SettingKind::kInt, false, false, 1, 100'000});
-  settings.Add({"COAPGW_PING_SOURCE",
-                "local addresses pings are sent from, one per address family, comma-separated "
-                "(port 0: picked at start-up); devices then see one peer, not a port per ping",
-                "0.0.0.0:0,[::]:0"});
-}
-
-int RunPinger(ServiceContext& service) {
+int Run(ServiceContext& service, const Config& config) {
   const Settings& settings = service.settings;
-  PingerOptions options = OptionsFrom(settings);
-  const devices::DeviceMirrorOptions mirror_options = executer::MirrorOptionsFrom(settings);
-  const std::unique_ptr<executer::PskKeyFile> psk_keys = executer::PskKeysFrom(settings);
+  PingerOptions options = config.options;  // its sources become the addresses actually bound
+  const devices::DeviceMirrorOptions& mirror_options = config.mirror;
+  const executer::PskKeyFile* psk_keys = config.psk_keys.get();
   const size_t open_files = executer::RaiseOpenFileLimit();
   log::Info(kLog, "configured",
             {{"rd", mirror_options.rd_uri},
@@ -229,7 +218,7 @@ int RunPinger(ServiceContext& service) {
     state.sources = std::make_unique<coap::Server>(context);
     options.sources = BindSources(*state.sources, options.sources);
     coap::ClientOptions client_options;
-    client_options.psk_keys = psk_keys.get();
+    client_options.psk_keys = psk_keys;
     client_options.idle_session_timeout = kIdleSession;
     state.client = std::make_unique<coap::Client>(context, client_options);
     bus::Publisher& publisher = *state.publisher;
@@ -266,11 +255,35 @@ int RunPinger(ServiceContext& service) {
   // Subscribed first, so that the snapshot and the events after it meet (see ReadyOnSync).
   loop.Call([&] { state.mirror->Start(); });
 
-  const int signal_number = service.stop.Wait();
-  log::Info(kLog, "stopping", {{"signal", std::to_string(signal_number)}});
-  service.health.SetNotReady("stopping");
+  WaitForStop(service, kLog);
   feed.reset();  // no more messages; those already posted run before the teardown
   return 0;
+}
+
+}  // namespace
+
+void AddSettings(Settings& settings) {
+  executer::AddDeviceServiceSettings(settings);
+  settings.Add({"COAPGW_PING_INTERVAL", "each device is pinged once per this", "10s",
+                SettingKind::kDuration});
+  settings.Add({"COAPGW_PING_TIMEOUT", "a ping not answered within this is a miss", "3s",
+                SettingKind::kDuration});
+  settings.Add({"COAPGW_PING_MISSES", "misses in a row after which a device is disconnected", "2",
+                SettingKind::kInt, false, false, 1, 1000});
+  settings.Add({"COAPGW_PING_MAX_IN_FLIGHT", "pings out at once over all devices", "256",
+                SettingKind::kInt, false, false, 1, 100'000});
+  settings.Add({"COAPGW_PING_SOURCE",
+                "local addresses pings are sent from, one per address family, comma-separated "
+                "(port 0: picked at start-up); devices then see one peer, not a port per ping",
+                "0.0.0.0:0,[::]:0"});
+}
+
+ServiceBody Configure(const Settings& settings) {
+  auto config = std::make_shared<Config>();
+  config->options = OptionsFrom(settings);
+  config->mirror = executer::MirrorOptionsFrom(settings);
+  config->psk_keys = executer::PskKeysFrom(settings);
+  return [config](ServiceContext& service) { return Run(service, *config); };
 }
 
 }  // namespace coapgw::pinger

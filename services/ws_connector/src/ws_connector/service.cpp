@@ -22,15 +22,6 @@ namespace {
 
 constexpr const char* kComponent = "ws-connector";
 
-Millis CheckedDuration(const Settings& settings, const char* name, Millis min, Millis max) {
-  const Millis value = settings.Duration(name);
-  if (value < min || value > max) {
-    throw SettingsError(std::string(name) + ": " + FormatDuration(value) + " is outside " +
-                        FormatDuration(min) + " .. " + FormatDuration(max));
-  }
-  return value;
-}
-
 struct Config {
   std::string bus_pub;
   std::string bus_sub;
@@ -61,28 +52,27 @@ Config LoadConfig(const Settings& settings) {
   options.gateway_id = settings.String("COAPGW_GATEWAY_ID");
   options.default_device_type = settings.String("COAPGW_DEFAULT_DEVICE_TYPE");
   options.command_timeout =
-      CheckedDuration(settings, "COAPGW_COMMAND_TIMEOUT", Millis(10), Millis(3'600'000));
+      settings.Duration("COAPGW_COMMAND_TIMEOUT", Millis(10), Millis(3'600'000));
   options.request_timeout =
-      CheckedDuration(settings, "COAPGW_WS_REQUEST_TIMEOUT", Millis(10), Millis(600'000));
+      settings.Duration("COAPGW_WS_REQUEST_TIMEOUT", Millis(10), Millis(600'000));
   options.handshake_timeout =
-      CheckedDuration(settings, "COAPGW_WS_HANDSHAKE_TIMEOUT", Millis(10), Millis(600'000));
+      settings.Duration("COAPGW_WS_HANDSHAKE_TIMEOUT", Millis(10), Millis(600'000));
   options.backoff.initial =
-      CheckedDuration(settings, "COAPGW_WS_RECONNECT_MIN", Millis(10), Millis(3'600'000));
+      settings.Duration("COAPGW_WS_RECONNECT_MIN", Millis(10), Millis(3'600'000));
   options.backoff.max =
-      CheckedDuration(settings, "COAPGW_WS_RECONNECT_MAX", Millis(10), Millis(86'400'000));
+      settings.Duration("COAPGW_WS_RECONNECT_MAX", Millis(10), Millis(86'400'000));
   if (options.backoff.max < options.backoff.initial) {
     throw SettingsError("COAPGW_WS_RECONNECT_MAX: must not be below COAPGW_WS_RECONNECT_MIN");
   }
-  options.client.ping_idle =
-      CheckedDuration(settings, "COAPGW_WS_PING_IDLE", Millis(0), Millis(3'600'000));
+  options.client.ping_idle = settings.Duration("COAPGW_WS_PING_IDLE", Millis(0), Millis(3'600'000));
   options.client.pong_timeout =
-      CheckedDuration(settings, "COAPGW_WS_PONG_TIMEOUT", Millis(10), Millis(3'600'000));
+      settings.Duration("COAPGW_WS_PONG_TIMEOUT", Millis(10), Millis(3'600'000));
   options.client.max_message_size = static_cast<size_t>(settings.Int("COAPGW_WS_MAX_FRAME"));
   options.client.ca_file = settings.String("COAPGW_WS_CA_FILE");
   options.outbox_limit = static_cast<uint64_t>(settings.Int("COAPGW_WS_OUTBOX_LIMIT"));
   options.accept_new_directory = settings.Bool("COAPGW_WS_ACCEPT_NEW_DIRECTORY");
   options.outbox_max_age = std::chrono::duration_cast<std::chrono::seconds>(
-      CheckedDuration(settings, "COAPGW_WS_OUTBOX_MAX_AGE", Millis(1000), Millis(31'536'000'000)));
+      settings.Duration("COAPGW_WS_OUTBOX_MAX_AGE", Millis(1000), Millis(31'536'000'000)));
   return config;
 }
 
@@ -161,8 +151,9 @@ void AddSettings(Settings& settings) {
                 "false", SettingKind::kBool});
 }
 
-int RunWsConnector(ServiceContext& service) {
-  const Config config = LoadConfig(service.settings);
+namespace {
+
+int Run(ServiceContext& service, const Config& config) {
   service.health.SetNotReady("connecting to the platform");
 
   zmq::context_t zmq_context;
@@ -240,9 +231,7 @@ int RunWsConnector(ServiceContext& service) {
   log::Info(kComponent, "started",
             {{"platform", config.connector.platform_url}, {"rd", config.rd_uri}});
 
-  const int signal_number = service.stop.Wait();
-  log::Info(kComponent, "stopping", {{"signal", std::to_string(signal_number)}});
-  service.health.SetNotReady("stopping");
+  WaitForStop(service, kComponent);
   feed.reset();
   loop.Call([&] {
     state.running = false;
@@ -256,6 +245,13 @@ int RunWsConnector(ServiceContext& service) {
     state.publisher.reset();
   });
   return 0;
+}
+
+}  // namespace
+
+ServiceBody Configure(const Settings& settings) {
+  auto config = std::make_shared<const Config>(LoadConfig(settings));
+  return [config](ServiceContext& service) { return Run(service, *config); };
 }
 
 }  // namespace coapgw::ws_connector

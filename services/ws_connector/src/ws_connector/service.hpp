@@ -1,6 +1,6 @@
 #pragma once
 
-// The ws-connector process: its settings and its body inside coapgw::RunService.
+// The ws-connector process: its settings, their checks and its body inside coapgw::RunService.
 
 #include "coapgw/common/service_main.hpp"
 #include "coapgw/common/settings.hpp"
@@ -10,8 +10,9 @@ namespace coapgw::ws_connector {
 /// Declares every setting of coapgw-ws-connector.
 void AddSettings(Settings& settings);
 
-/// Runs the connector until SIGTERM/SIGINT; returns the exit code. Throws SettingsError for a
-/// setting that parses but makes no sense (URL scheme, RD URI, durations out of range).
-int RunWsConnector(ServiceContext& context);
+/// Checks the settings beyond what Settings validates (SettingsError for a bad one: RunService
+/// prints it and exits 2, before anything starts) and returns the body that runs the connector
+/// until SIGTERM/SIGINT.
+ServiceBody Configure(const Settings& settings);
 
 }  // namespace coapgw::ws_connector
