@@ -240,17 +240,21 @@ void Context::Core::RunPosted() {
 // kMaxEventsPerRound ready sockets; the loop's poll() comes straight back if more is ready.
 //
 // coap_io_prepare_epoll (retransmissions, async and observe work, idle-session expiry) walks every
-// session of every endpoint, and an endpoint event reads a single datagram: preparing before each
-// read would cost a walk over all peers per request. So a round prepares once and then drains up
-// to the same budget of events, a batch of requests per walk. (The async check coap_io_process
-// repeats at its end is part of every prepare.)
+// session of every endpoint. libcoap 4.3.1's coap_io_do_epoll already ends with one, and an
+// endpoint event reads a single datagram, so every datagram costs a walk. A round adds one of its
+// own only when something outside libcoap ran since the last (a task, timer or completion, or a
+// send to kick): otherwise that last walk still stands, and a wake-up for more datagrams would
+// walk every peer once more for nothing.
 void Context::Core::ProcessCoap() {
   constexpr int kMaxEventsPerRound = 64;
+  const bool prepare = !coap_current || kick;
   kick = false;
   in_coap = true;
-  coap_tick_t now = 0;
-  coap_ticks(&now);
-  coap_io_prepare_epoll(ctx, now);
+  if (prepare) {
+    coap_tick_t now = 0;
+    coap_ticks(&now);
+    coap_io_prepare_epoll(ctx, now);
+  }
   epoll_event events[kMaxEventsPerRound];
   int budget = kMaxEventsPerRound;
   int ready = 0;

@@ -62,6 +62,7 @@ std::string TokenOf(const coap_pdu_t* pdu) {
 
 std::vector<Option> ReadOptions(const coap_pdu_t* pdu) {
   std::vector<Option> options;
+  options.reserve(8);  // a typical request's options, without growing
   coap_opt_iterator_t iterator;
   coap_option_iterator_init(pdu, &iterator, COAP_OPT_ALL);
   while (coap_opt_t* opt = coap_option_next(&iterator)) {

@@ -269,7 +269,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     uint64_t id_ = 0;
   };
 
-  Request ParseRequest(coap_session_t* session, const coap_pdu_t* pdu) const {
+  Request ParseRequest(coap_session_t* session, const coap_pdu_t* pdu) {
     Request request;
     request.method = static_cast<Method>(coap_pdu_get_code(pdu));
     request.options = ReadOptions(pdu);
@@ -298,8 +298,16 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
       }
     }
     request.payload = ReadBody(pdu);
-    request.source = ToAddress(*coap_session_get_addr_remote(session));
-    request.local = ToAddress(*coap_session_get_addr_local(session));
+    const coap_address_t& remote = *coap_session_get_addr_remote(session);
+    const coap_address_t& local = *coap_session_get_addr_local(session);
+    const auto tracked = sessions.find(session);
+    if (tracked != sessions.end()) {
+      request.source = tracked->second.source.Of(remote);
+      request.local = tracked->second.local.Of(local);
+    } else {
+      request.source = ToAddress(remote);
+      request.local = ToAddress(local);
+    }
     request.multicast = coap_is_mcast(coap_session_get_addr_local(session)) != 0;
     request.confirmable = coap_pdu_get_type(pdu) == COAP_MESSAGE_CON;
     request.transport =
@@ -632,10 +640,29 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::string psk_hint;
   std::map<std::string, std::pair<std::string, coap_bin_const_t>> psk_keys;  // identity -> key
   std::unordered_map<coap_session_t*, std::string> identity_by_session;
+  // A libcoap address and its text form, formatted again only when the address changes.
+  struct FormattedAddress {
+    coap_address_t raw{};
+    Address text;
+    bool valid = false;
+
+    const Address& Of(const coap_address_t& address) {
+      if (!valid || coap_address_equals(&raw, &address) == 0) {
+        raw = address;
+        text = ToAddress(address);
+        valid = true;
+      }
+      return text;
+    }
+  };
   struct TrackedSession {
     coap_address_t remote;
     int ifindex = 0;
     uint16_t local_port = 0;
+    // Formatting an address (inet_ntop) costs more than the rest of a small request's parsing;
+    // a peer's requests reuse the text. The local address can change (unicast or multicast).
+    FormattedAddress source;
+    FormattedAddress local;
   };
   // Server sessions seen (SERVER_SESSION_NEW, dropped on _DEL); keys are never dereferenced
   // without confirming them through coap_session_get_by_peer.

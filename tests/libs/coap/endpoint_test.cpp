@@ -52,6 +52,31 @@ TEST_F(EndpointTest, RequestsKnowTheEndpointTheyCameTo) {
   }
 }
 
+// The server formats a peer's address once per session and reuses it: each peer, IPv4 or IPv6,
+// still sees its own address, request after request.
+TEST_F(EndpointTest, EachPeerSeesItsOwnSourceRequestAfterRequest) {
+  AddResources();
+  const auto v6 = OnServer([](Server& server) { return server.AddEndpoint("[::1]:0"); });
+  ASSERT_TRUE(v6.ok()) << v6.error().message;
+  const auto where = [&](const Address& endpoint) {
+    auto response = Send(ToAddress(endpoint, Method::kGet, "/where"));
+    EXPECT_TRUE(response.ok()) << response.message();
+    return response.ok() ? response->payload : std::string();
+  };
+  const std::string first = where(address_);
+  EXPECT_EQ(first.rfind(address_.ToString() + " from 127.0.0.1:", 0), 0U) << first;
+  EXPECT_EQ(where(address_), first);
+  const std::string first_v6 = where(*v6);
+  EXPECT_EQ(first_v6.rfind(v6->ToString() + " from [::1]:", 0), 0U) << first_v6;
+  EXPECT_EQ(where(*v6), first_v6);
+
+  StartClient(ClientOptions{});  // another peer: a new source port
+  const std::string second = where(address_);
+  EXPECT_EQ(second.rfind(address_.ToString() + " from 127.0.0.1:", 0), 0U) << second;
+  EXPECT_NE(second, first);
+  EXPECT_EQ(where(address_), second);
+}
+
 TEST_F(EndpointTest, RemovedEndpointGoesSilentAndForgetsItsObservers) {
   AddResources();
   const auto kept = OnServer([](Server& server) { return server.AddEndpoint("127.0.0.1:0"); });
