@@ -558,6 +558,15 @@ TEST(LookupQueryTest, ParsesCriteriaAndPagination) {
   EXPECT_FALSE(query.requester_on_link);
 }
 
+TEST(LookupQueryTest, TellsWhichCriteriaItHas) {
+  const LookupQuery query = Query({"HREF=/rd/1", "rt=temp", "count=1"});
+  EXPECT_TRUE(query.HasCriterion("href"));
+  EXPECT_TRUE(query.HasCriterion("rt"));
+  EXPECT_FALSE(query.HasCriterion("count"));  // pagination, not a criterion
+  EXPECT_FALSE(query.HasCriterion("ep"));
+  EXPECT_FALSE(Query({}).HasCriterion("href"));
+}
+
 TEST(LookupQueryTest, AcceptsTheLargestCount) {
   EXPECT_EQ(Query({"count=4294967295", "page=4294967295"}).count, 4294967295U);
 }

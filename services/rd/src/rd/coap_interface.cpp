@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -66,17 +67,13 @@ bool AcceptableLinkFormat(const coap::Request& request) {
 }
 
 // fe80::/10 and 169.254.0.0/16: such a requester shares the RD's link (RFC 9176 §6.1).
-bool IsLinkLocal(const std::string& ip) {
-  if (ip.rfind("169.254.", 0) == 0) {
+bool IsLinkLocal(std::string_view ip) {
+  if (ip.substr(0, 8) == "169.254.") {
     return true;
   }
-  if (ip.size() < 4) {
-    return false;
-  }
-  const std::string head = ip.substr(0, 4);
-  return head == "fe80" || head == "fe8" || head == "fe9" || head == "fea" || head == "feb" ||
-         (head.size() == 4 && (head.rfind("fe8", 0) == 0 || head.rfind("fe9", 0) == 0 ||
-                               head.rfind("fea", 0) == 0 || head.rfind("feb", 0) == 0));
+  // ToAddress writes IPv6 in lower case; fe80::/10 is a first group of fe8x to febx.
+  return ip.size() >= 4 && ip.substr(0, 2) == "fe" &&
+         (ip[2] == '8' || ip[2] == '9' || ip[2] == 'a' || ip[2] == 'b');
 }
 
 // The RD's base URI as the requester addressed it ("coap://127.0.0.1:5690"), so that lookups
@@ -140,12 +137,15 @@ ReplyFn Completer(coap::DeferredResponse deferred, std::string what) {
 
 coap::ServerOptions CoapInterface::ServerOptions() {
   coap::ServerOptions options;
-  // A registration storm brings one new peer per request; libcoap walks all sessions for each
-  // new peer and each I/O round, lookups included. What a session holds beyond one exchange
-  // (observe relations, deferred replies, queued CONs) keeps it out of the idle count, so only
-  // finished exchanges go, and block-wise transfers paused while 256 newer peers came and went.
-  options.idle_session_timeout = Millis(30000);
-  options.max_idle_sessions = 256;
+  // libcoap 4.3.1 walks every session of the endpoint for each datagram it reads (and each new
+  // peer), so every session kept costs every request, lookups included. Registrants mostly talk
+  // to the RD once per lifetime, so few idle sessions are kept, and briefly: a storm's sessions
+  // (each held by its deferred reply until the commit, then idle) are gone seconds after it.
+  // What a session holds beyond one exchange (observe relations, deferred replies, queued CONs)
+  // keeps it out of the idle count; a block-wise transfer paused for longer than the timeout, or
+  // while 32 newer peers came and went, starts over.
+  options.idle_session_timeout = Millis(5000);
+  options.max_idle_sessions = 32;
   return options;
 }
 
@@ -211,7 +211,9 @@ void CoapInterface::AddResources() {
             return;
           }
           query->requester_on_link = IsLinkLocal(request.source.ip);
-          query->rd_base = RdBase(request, server_.endpoints());
+          if (query->HasCriterion("href")) {  // the only use of the RD's own base
+            query->rd_base = RdBase(request, server_.endpoints());
+          }
           LookupResult result = lookup(index_, *query);
           if (request.multicast && result.returned == 0) {
             // Multicast discovery: only endpoints with matches answer (RFC 7252 §8.2).

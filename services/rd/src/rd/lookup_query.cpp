@@ -1,5 +1,6 @@
 #include "rd/lookup_query.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "coapgw/linkformat/link_format.hpp"
@@ -136,6 +137,11 @@ Result<LookupQuery> LookupQuery::Parse(const std::vector<std::string>& query) {
     return BadParameter("page needs count");
   }
   return parsed;
+}
+
+bool LookupQuery::HasCriterion(std::string_view name) const {
+  return std::any_of(criteria.begin(), criteria.end(),
+                     [name](const Criterion& criterion) { return criterion.name == name; });
 }
 
 }  // namespace coapgw::rd

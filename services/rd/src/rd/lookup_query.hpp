@@ -82,6 +82,9 @@ struct LookupQuery {
   /// count not a number in 0..4294967295 or given twice, page without count, more than
   /// kMaxCriteria criteria.
   static Result<LookupQuery> Parse(const std::vector<std::string>& query);
+
+  /// True if a criterion has this (lower-case) name.
+  bool HasCriterion(std::string_view name) const;
 };
 
 }  // namespace coapgw::rd
