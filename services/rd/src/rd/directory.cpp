@@ -550,11 +550,13 @@ void Directory::Announce(const Registration* before, const Registration& after) 
   if (before == nullptr) {
     events_.Publish(events::DeviceRegistered::kTopic,
                     events::Encode(events::DeviceRegistered{ToDevice(after)}));
-    log::Info("rd", "registered",
-              {{"ep", after.ep},
-               {"d", after.sector},
-               {"location", after.Location()},
-               {"base", after.base}});
+    if (log::Enabled(log::Level::kInfo)) {  // the fields cost copies, once per registration
+      log::Info("rd", "registered",
+                {{"ep", after.ep},
+                 {"d", after.sector},
+                 {"location", after.Location()},
+                 {"base", after.base}});
+    }
     return;
   }
   events::DeviceUpdated updated{ToDevice(after), ChangesBetween(*before, after)};

@@ -212,12 +212,14 @@ class ArrayLiteral {
   void Add(std::string_view value) {
     text_.push_back(text_.empty() ? '{' : ',');
     text_.push_back('"');
-    for (const char c : value) {
-      if (c == '"' || c == '\\') {
-        text_.push_back('\\');
-      }
-      text_.push_back(c);
+    for (size_t special = value.find_first_of("\"\\"); special != std::string_view::npos;
+         special = value.find_first_of("\"\\")) {
+      text_.append(value.substr(0, special));
+      text_.push_back('\\');
+      text_.push_back(value[special]);
+      value.remove_prefix(special + 1);
     }
+    text_.append(value);
     text_.push_back('"');
   }
   void AddNumber(int64_t value) { Add(std::to_string(value)); }
