@@ -73,10 +73,14 @@ class Resetter : public LoopbackPeer {
       const ssize_t n =
           recvfrom(fd_, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &length);
       if (n >= 4 && ((static_cast<uint8_t>(buffer[0]) >> 4U) & 3U) == 0) {
+        {
+          // Recorded before the RST goes out: the ping completes on the RST, and the test reads
+          // the senders as soon as it has.
+          const std::lock_guard<std::mutex> lock(mutex_);
+          senders_.push_back(ntohs(from.sin_port));
+        }
         const char reset[4] = {'\x70', '\x00', buffer[2], buffer[3]};
         sendto(fd_, reset, sizeof reset, 0, reinterpret_cast<sockaddr*>(&from), length);
-        const std::lock_guard<std::mutex> lock(mutex_);
-        senders_.push_back(ntohs(from.sin_port));
       }
     }
   }
