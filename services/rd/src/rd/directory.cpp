@@ -394,11 +394,12 @@ void Directory::Save(Registration registration, std::optional<Registration> befo
           pending->key = saved->key;
           pending->device_id = saved->device_id;
           expired_ids_.erase(pending->device_id);
-          index_.Put(*pending);
-          ScheduleExpiry(*pending);
-          Announce(before ? &*before : nullptr, *pending);
+          index_.Put(std::move(*pending));
+          const Registration& stored = *index_.Find(saved->key);
+          ScheduleExpiry(stored);
+          Announce(before ? &*before : nullptr, stored);
           if (success.code == 201) {
-            success.location = pending->Location();
+            success.location = stored.Location();
           }
           Release(name);
           reply(std::move(success));
