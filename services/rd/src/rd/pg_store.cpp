@@ -51,7 +51,8 @@ struct Statement {
 // rd_devices is only ever reached through its (sector, ep) index, one row at a time (the
 // conflict check, the scalar subqueries for pairs that existed before the statement): a join
 // would leave the choice to the planner, whose plan, cached while the table was small, scanned
-// all of it for every batch.
+// all of it for every batch. (A pair that exists still draws a value from the key's identity
+// sequence: keys have gaps, and are never reused.)
 constexpr Statement kSaveRegistrations{
     "rd_save_registrations",
     "WITH input AS ("
