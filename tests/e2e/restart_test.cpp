@@ -4,12 +4,14 @@
 // delivery allows.
 //
 // What "duplicated" means here. An event is identified by (device, service, the observer's
-// `time`): the observer reads each value once and stamps it with the millisecond it arrived, and
-// the bus never duplicates. The ws-connector sends its outbox one event at a time and deletes a
-// row only when the platform answered; a connection that ends (SIGKILL) after the platform
-// recorded the event but before the row was deleted sends that row again, first of all events,
-// on the next connection. So a second copy is allowed only as the first event of a later
-// session, of the event that was the last one of the session before; anything else is a real
+// `time`, value): the observer reads each value once and stamps it with the millisecond it
+// arrived, and the bus never duplicates. The time alone is not enough: an observation's first
+// answer and the device's next notification can reach the observer in the same millisecond, and
+// the simulated sensors change at every notification. The ws-connector sends its outbox one event
+// at a time and deletes a row only when the platform answered; a connection that ends (SIGKILL)
+// after the platform recorded the event but before the row was deleted sends that row again, first
+// of all events, on the next connection. So a second copy is allowed only as the first event of a
+// later session, of the event that was the last one of the session before; anything else is a real
 // duplicate.
 
 #include <algorithm>
@@ -36,15 +38,15 @@ std::string Ep(int index) {
   return "e2e-" + std::to_string(index);
 }
 
-// (device, service, observer time) of an event, from its metadata.
+// (device, service, observer time, value) of an event, from its metadata and data.
 std::string EventKey(const std::string& device, const std::string& service,
-                     const std::string& metadata) {
+                     const std::string& metadata, const std::string& data) {
   const auto parsed = Parse(metadata);
   const std::string time =
       parsed.IsObject() && parsed.HasMember("time") && parsed["time"].IsString()
           ? parsed["time"].GetString()
           : "?";
-  return device + " " + service + " " + time;
+  return device + " " + service + " " + time + " " + data;
 }
 
 // The key of an outbox row (an `event` payload as the ws-connector stores it).
@@ -54,12 +56,14 @@ std::string OutboxKey(const std::string& payload) {
     return payload;
   }
   std::string metadata;
+  std::string data;
   for (const auto& part : event["value"].GetArray()) {
-    if (part.HasMember("name") && part["name"] == "metadata" && part["value"].IsString()) {
-      metadata = part["value"].GetString();
+    if (part.HasMember("name") && part["value"].IsString()) {
+      (part["name"] == "metadata" ? metadata : data) = part["value"].GetString();
     }
   }
-  return EventKey(event["device_uri"].GetString(), event["service_uri"].GetString(), metadata);
+  return EventKey(event["device_uri"].GetString(), event["service_uri"].GetString(), metadata,
+                  data);
 }
 
 class RestartTest : public ::testing::Test {
@@ -195,6 +199,23 @@ class RestartTest : public ::testing::Test {
     return record ? record->device_id : "";
   }
 
+  // Where each copy of an event arrived: its seq, its session and that session's first and last
+  // event seq (a resend is allowed only from the last event of one session to the first of the
+  // next), whether the platform accepted it, and what it carried.
+  static std::string Copies(const std::vector<const PlatformEvent*>& list,
+                            const std::map<int64_t, std::pair<uint64_t, uint64_t>>& sessions) {
+    std::string text;
+    for (const auto* event : list) {
+      const auto& range = sessions.at(event->session);
+      text += (text.empty() ? "" : ", ") + std::string("seq ") + std::to_string(event->seq) +
+              " in session " + std::to_string(event->session) + " (events " +
+              std::to_string(range.first) + ".." + std::to_string(range.second) + ", " +
+              (event->accepted ? "accepted" : "refused: " + event->error) + ", data " +
+              event->data + ", metadata " + event->metadata + ")";
+    }
+    return text;
+  }
+
   test::Stack stack_;
   // Platform ids of the devices deleted in the RD so far, among them those deleted while the
   // ws-connector was down or before it had sent the `delete`, and while the bus was down: each
@@ -270,7 +291,8 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
     ASSERT_TRUE(WaitUntil(
         [&] {
           for (const auto& event : PlatformEvents(stack_)) {
-            missing.erase(EventKey(event.device_uri, event.service_uri, event.metadata));
+            missing.erase(
+                EventKey(event.device_uri, event.service_uri, event.metadata, event.data));
           }
           return missing.empty();
         },
@@ -281,7 +303,8 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
                        (missing.empty() ? "" : *missing.begin()),
                    {Part::kWsConnector});
     for (const auto& event : PlatformEvents(stack_)) {
-      const std::string key = EventKey(event.device_uri, event.service_uri, event.metadata);
+      const std::string key =
+          EventKey(event.device_uri, event.service_uri, event.metadata, event.data);
       EXPECT_FALSE(event.session > killed_session && of_deleted.count(key) != 0) << Failure(
           stack_, step,
           "an event of a deleted device was sent to the platform after the restart: " + key +
@@ -360,7 +383,8 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
   }
   std::map<std::string, std::vector<const PlatformEvent*>> copies;
   for (const auto& event : events) {
-    copies[EventKey(event.device_uri, event.service_uri, event.metadata)].push_back(&event);
+    copies[EventKey(event.device_uri, event.service_uri, event.metadata, event.data)].push_back(
+        &event);
   }
   size_t resent = 0;
   for (const auto& [key, list] : copies) {
@@ -370,11 +394,10 @@ TEST_F(RestartTest, KillingConnectorRdAndBusLosesAndDuplicatesNothing) {
     const bool allowed = list.size() == 2 && list[1]->session != list[0]->session &&
                          sessions[list[0]->session].second == list[0]->seq &&
                          sessions[list[1]->session].first == list[1]->seq;
-    EXPECT_TRUE(allowed) << Failure(stack_, step,
-                                    key + " arrived " + std::to_string(list.size()) +
-                                        " times (seq " + std::to_string(list[0]->seq) + ", " +
-                                        std::to_string(list[1]->seq) + ")",
-                                    {Part::kWsConnector});
+    EXPECT_TRUE(allowed) << Failure(
+        stack_, step,
+        key + " arrived " + std::to_string(list.size()) + " times: " + Copies(list, sessions),
+        {Part::kWsConnector});
     resent += allowed ? 1 : 0;
   }
   // At most one resend per connection that ended.
