@@ -834,6 +834,9 @@ TEST(WsConnectorBinaryTest, RequiresThePlatformUrlAndExplainsHelp) {
   coapgw::test::ExpectBadSetting(
       "COAPGW_DATABASE_URL=x " + binary + " --platform-url=http://x",
       "coapgw-ws-connector: COAPGW_PLATFORM_URL: 'http://x' is not a ws:// or wss:// URL");
+  coapgw::test::ExpectBadSetting(
+      "COAPGW_DATABASE_URL=x COAPGW_PLATFORM_URL=ws://127.0.0.1:9 " + binary + " --bus-sub=nowhere",
+      "coapgw-ws-connector: COAPGW_BUS_SUB");
   coapgw::test::ExpectBadSetting("COAPGW_DATABASE_URL=x COAPGW_PLATFORM_URL=ws://127.0.0.1:9 " +
                                      binary + " --ws-reconnect-min=1s --ws-reconnect-max=10ms",
                                  "coapgw-ws-connector: COAPGW_WS_RECONNECT_MAX: must not be below");
