@@ -59,6 +59,7 @@ TEST(ObserverBinaryTest, HelpVersionAndBadSettings) {
   ExpectBadSetting("COAPGW_OBSERVER_FILTER=core.s " + binary,
                    "coapgw-observer: COAPGW_OBSERVER_FILTER: filter term 'core.s'");
   ExpectBadSetting(binary + " --rd-uri=http://x", "coapgw-observer: COAPGW_RD_URI");
+  ExpectBadSetting(binary + " --bus-pub=nowhere", "coapgw-observer: COAPGW_BUS_PUB");
   ExpectBadSetting(binary + " --observer-heartbeat-interval=1ms",
                    "coapgw-observer: COAPGW_OBSERVER_HEARTBEAT_INTERVAL: 1ms is outside");
 }

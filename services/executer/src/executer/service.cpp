@@ -13,6 +13,7 @@
 #include "coapgw/common/log.hpp"
 #include "coapgw/devices/bus_feed.hpp"
 #include "coapgw/devices/device_mirror.hpp"
+#include "coapgw/devices/service_wiring.hpp"
 #include "coapgw/events/codec.hpp"
 #include "executer/coap_mapping.hpp"
 #include "executer/executer.hpp"
@@ -149,7 +150,7 @@ int Run(ServiceContext& service, const Config& config) {
   const ExecuterOptions& options = config.options;
   const devices::DeviceMirrorOptions& mirror_options = config.mirror;
   const PskKeyFile* psk_keys = config.psk_keys.get();
-  const size_t open_files = RaiseOpenFileLimit();
+  const size_t open_files = devices::RaiseOpenFileLimit();
   log::Info(kLog, "configured",
             {{"rd", mirror_options.rd_uri},
              {"nstart", std::to_string(options.limits.device_in_flight)},
@@ -180,7 +181,7 @@ int Run(ServiceContext& service, const Config& config) {
   context_options.max_body_size = std::max(options.max_body_bytes, context_options.max_body_size);
   coap::ContextThread loop(context_options);
   coap::Context& context = loop.context();
-  const LoopTeardown teardown(loop, [&state] {
+  const devices::LoopTeardown teardown(loop, [&state] {
     state.running = false;
     if (state.executer) {
       state.executer->Shutdown();  // every command still held gets its result
@@ -192,7 +193,7 @@ int Run(ServiceContext& service, const Config& config) {
     state.publisher.reset();  // lingers (bounded) to flush the last results
   });
   loop.Call([&] {
-    state.publisher = ConnectPublisher(zmq_context, settings, registry, kLog);
+    state.publisher = devices::ConnectPublisher(zmq_context, settings, registry, kLog);
     coap::ClientOptions client_options;
     client_options.psk_keys = psk_keys;
     client_options.nstart = static_cast<uint16_t>(options.limits.device_in_flight);
@@ -217,7 +218,7 @@ int Run(ServiceContext& service, const Config& config) {
     Report(context, state, metrics);
   });
 
-  auto feed = SubscribeFeed(
+  auto feed = devices::SubscribeFeed(
       zmq_context, settings, registry, kLog,
       std::vector<std::string>{std::string(events::Command::kTopic), devices::kDeviceTopicPrefix},
       context, [&state](const bus::Message& message) {
@@ -263,7 +264,7 @@ void AddSettings(Settings& settings) {
 ServiceBody Configure(const Settings& settings) {
   auto config = std::make_shared<Config>();
   config->options = OptionsFrom(settings);
-  config->mirror = MirrorOptionsFrom(settings);
+  config->mirror = devices::MirrorOptionsFrom(settings);
   config->psk_keys = PskKeysFrom(settings);
   return [config](ServiceContext& service) { return Run(service, *config); };
 }

@@ -1,22 +1,15 @@
 #pragma once
 
-// Wiring pieces the executer and the pinger share: both follow the RD through a DeviceMirror,
-// are ready once it synchronised, and talk to many devices over one socket each.
+// Wiring pieces the executer and the pinger share beyond libs/devices/service_wiring.hpp: both are
+// ready once their DeviceMirror synchronised twice, and reach coaps:// devices with DTLS-PSK keys.
 
-#include <cstddef>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <zmq.hpp>
-
-#include "coapgw/bus/publisher.hpp"
 #include "coapgw/coap/context.hpp"
 #include "coapgw/common/http_server.hpp"
-#include "coapgw/common/metrics.hpp"
 #include "coapgw/common/settings.hpp"
-#include "coapgw/devices/bus_feed.hpp"
 #include "coapgw/devices/device_mirror.hpp"
 #include "executer/psk_file.hpp"
 
@@ -65,54 +58,8 @@ class ReadyOnSync final : public devices::DeviceListener {
 /// COAPGW_DTLS_PSK_FILE.
 void AddDeviceServiceSettings(Settings& settings);
 
-/// The mirror's options from COAPGW_RD_URI; SettingsError when it is not a coap:// URI, or when
-/// COAPGW_BUS_PUB or COAPGW_BUS_SUB is not a ZeroMQ endpoint (checked here, before anything
-/// starts).
-devices::DeviceMirrorOptions MirrorOptionsFrom(const Settings& settings);
-
 /// The key file COAPGW_DTLS_PSK_FILE names (nullptr when unset); SettingsError naming the file and
 /// line when it cannot be read or parsed.
 std::unique_ptr<PskKeyFile> PskKeysFrom(const Settings& settings);
-
-/// A bus publisher named `service` connected to COAPGW_BUS_PUB, counting into `registry`
-/// (publisher="<service>"). Construct and use it on the loop thread only. SettingsError for a
-/// malformed endpoint.
-std::unique_ptr<bus::Publisher> ConnectPublisher(zmq::context_t& zmq_context,
-                                                 const Settings& settings,
-                                                 MetricsRegistry& registry,
-                                                 const std::string& service);
-
-/// A BusFeed from COAPGW_BUS_SUB for `topics`, handing each message to `handler` on `loop`'s
-/// thread, counting into `registry` (subscriber="<service>"). SettingsError for a malformed
-/// endpoint.
-std::unique_ptr<devices::BusFeed> SubscribeFeed(zmq::context_t& zmq_context,
-                                                const Settings& settings, MetricsRegistry& registry,
-                                                const std::string& service,
-                                                std::vector<std::string> topics,
-                                                coap::Context& loop,
-                                                devices::BusFeed::Handler handler);
-
-/// Runs `teardown` on `loop`'s thread when destroyed. Declared right after the loop (and after the
-/// state the loop's timers refer to, which must outlive the loop's thread), it takes the
-/// loop-owned objects down on their own thread whichever way the service body is left,
-/// exceptions included.
-class LoopTeardown {
- public:
-  LoopTeardown(coap::ContextThread& loop, std::function<void()> teardown)
-      : loop_(loop), teardown_(std::move(teardown)) {}
-  ~LoopTeardown();
-  LoopTeardown(const LoopTeardown&) = delete;
-  LoopTeardown& operator=(const LoopTeardown&) = delete;
-  LoopTeardown(LoopTeardown&&) = delete;
-  LoopTeardown& operator=(LoopTeardown&&) = delete;
-
- private:
-  coap::ContextThread& loop_;
-  std::function<void()> teardown_;
-};
-
-/// Raises the soft RLIMIT_NOFILE to the hard limit (one UDP socket per device session) and
-/// returns the soft limit in force afterwards.
-size_t RaiseOpenFileLimit();
 
 }  // namespace coapgw::executer

@@ -1,7 +1,5 @@
 #include "observer/service.hpp"
 
-#include <sys/resource.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -13,10 +11,10 @@
 #include "coapgw/bus/publisher.hpp"
 #include "coapgw/coap/client.hpp"
 #include "coapgw/coap/context.hpp"
-#include "coapgw/coap/uri.hpp"
 #include "coapgw/common/log.hpp"
 #include "coapgw/devices/bus_feed.hpp"
 #include "coapgw/devices/device_mirror.hpp"
+#include "coapgw/devices/service_wiring.hpp"
 #include "coapgw/events/codec.hpp"
 #include "observer/observer.hpp"
 #include "observer/outbox.hpp"
@@ -39,18 +37,6 @@ constexpr Millis kLeavingInterval{1};
 
 SteadyTime Now() {
   return std::chrono::steady_clock::now();
-}
-
-// One socket per device peer (libs/coap keeps a session per address): take what the hard limit
-// allows.
-void RaiseFileLimit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-      log::Warn(kComponent, "cannot raise the open file limit");
-    }
-  }
 }
 
 // Copies loop-owned counters into the thread-safe metrics registry (the loop thread calls Sync).
@@ -85,9 +71,7 @@ struct Gauges {
 };
 
 struct Config {
-  std::string bus_pub;
-  std::string bus_sub;
-  std::string rd_uri;
+  devices::DeviceMirrorOptions mirror;  // the RD; the bus endpoints are checked too
   SelectionOptions selection;
   WatcherOptions watcher;
   Millis heartbeat_interval{1000};
@@ -97,12 +81,7 @@ struct Config {
 
 Config LoadConfig(const Settings& settings) {
   Config config;
-  config.bus_pub = settings.String("COAPGW_BUS_PUB");
-  config.bus_sub = settings.String("COAPGW_BUS_SUB");
-  config.rd_uri = settings.String("COAPGW_RD_URI");
-  if (auto rd = coap::ParseUri(config.rd_uri); !rd.ok()) {
-    throw SettingsError("COAPGW_RD_URI: " + rd.error().message);
-  }
+  config.mirror = devices::MirrorOptionsFrom(settings);
   auto filter = ResourceFilter::Parse(settings.String("COAPGW_OBSERVER_FILTER"));
   if (!filter.ok()) {
     throw SettingsError("COAPGW_OBSERVER_FILTER: " + filter.error().message);
@@ -324,7 +303,8 @@ void AddSettings(Settings& settings) {
 namespace {
 
 int Run(ServiceContext& service, const Config& config) {
-  RaiseFileLimit();
+  // One socket per device peer (libs/coap keeps a session per address).
+  const size_t open_files = devices::RaiseOpenFileLimit();
   service.health.SetNotReady("synchronising with the RD");
 
   zmq::context_t zmq_context;
@@ -349,19 +329,29 @@ int Run(ServiceContext& service, const Config& config) {
   };
   coap::ContextThread loop;
   coap::Context& context = loop.context();
+  const devices::LoopTeardown teardown(loop, [&] {
+    state.running = false;
+    counters.Sync();
+    state.mirror.reset();
+    state.observer.reset();
+    state.membership.reset();
+    state.watcher.reset();
+    state.sink.reset();
+    state.client.reset();
+    state.outbox.reset();
+    state.heartbeats.reset();
+    state.publisher.reset();
+  });
 
   loop.Call([&] {
     bus::PublisherOptions publisher_options;
     publisher_options.connection.hwm = config.bus_hwm;
-    publisher_options.metrics = &service.metrics;
-    publisher_options.metrics_labels = "publisher=\"observer\"";
-    state.publisher = std::make_unique<bus::Publisher>(zmq_context, config.bus_pub, "observer",
-                                                       publisher_options);
+    state.publisher = devices::ConnectPublisher(zmq_context, service.settings, registry, "observer",
+                                                publisher_options);
     bus::PublisherOptions heartbeat_options;
-    heartbeat_options.metrics = &service.metrics;
     heartbeat_options.metrics_labels = "publisher=\"observer-heartbeat\"";
-    state.heartbeats = std::make_unique<bus::Publisher>(zmq_context, config.bus_pub, "observer-hb",
-                                                        heartbeat_options);
+    state.heartbeats = devices::ConnectPublisher(zmq_context, service.settings, registry,
+                                                 "observer-hb", heartbeat_options);
     state.started_at = std::chrono::system_clock::now();
     state.client = std::make_unique<coap::Client>(context);
     bus::Publisher& publisher = *state.publisher;
@@ -386,23 +376,17 @@ int Run(ServiceContext& service, const Config& config) {
       }
       health.SetReady();
     });
-    devices::DeviceMirrorOptions mirror_options;
-    mirror_options.rd_uri = config.rd_uri;
     state.mirror = std::make_unique<devices::DeviceMirror>(context, *state.client, *state.observer,
-                                                           mirror_options);
+                                                           config.mirror);
     RegisterCounters(registry, state, counters);
   });
 
   // Subscribed before the first snapshot, so that no event falls between the two.
-  bus::SubscriberOptions subscriber_options;
-  subscriber_options.metrics = &service.metrics;
-  subscriber_options.metrics_labels = "subscriber=\"observer\"";
-  auto feed = std::make_unique<devices::BusFeed>(
-      zmq_context, config.bus_sub,
+  auto feed = devices::SubscribeFeed(
+      zmq_context, service.settings, registry, "observer",
       std::vector<std::string>{devices::kDeviceTopicPrefix,
                                std::string(events::ObserverHeartbeat::kTopic)},
-      context,
-      [&state](const bus::Message& message) {
+      context, [&state](const bus::Message& message) {
         if (!state.running) {
           return;
         }
@@ -416,8 +400,7 @@ int Run(ServiceContext& service, const Config& config) {
           return;
         }
         state.mirror->OnMessage(message);
-      },
-      subscriber_options);
+      });
 
   loop.Call([&] {
     state.mirror->Start();
@@ -427,9 +410,10 @@ int Run(ServiceContext& service, const Config& config) {
   });
   log::Info(kComponent, "started",
             {{"instance", state.publisher->id()},
-             {"rd", config.rd_uri},
+             {"rd", config.mirror.rd_uri},
              {"poll_interval", FormatDuration(config.selection.poll_interval)},
-             {"heartbeat_interval", FormatDuration(config.heartbeat_interval)}});
+             {"heartbeat_interval", FormatDuration(config.heartbeat_interval)},
+             {"open_files", std::to_string(open_files)}});
 
   WaitForStop(service, kComponent);
   feed.reset();
@@ -445,19 +429,7 @@ int Run(ServiceContext& service, const Config& config) {
   if (deregistered) {
     std::this_thread::sleep_for(kDeregisterLinger);
   }
-  loop.Call([&] {
-    counters.Sync();
-    state.mirror.reset();
-    state.observer.reset();
-    state.membership.reset();
-    state.watcher.reset();
-    state.sink.reset();
-    state.client.reset();
-    state.outbox.reset();
-    state.heartbeats.reset();
-    state.publisher.reset();
-  });
-  return 0;
+  return 0;  // the teardown takes the loop's objects down
 }
 
 }  // namespace

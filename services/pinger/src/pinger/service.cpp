@@ -15,6 +15,7 @@
 #include "coapgw/common/log.hpp"
 #include "coapgw/devices/bus_feed.hpp"
 #include "coapgw/devices/device_mirror.hpp"
+#include "coapgw/devices/service_wiring.hpp"
 #include "coapgw/events/codec.hpp"
 #include "executer/service_support.hpp"
 #include "pinger/pinger.hpp"
@@ -167,7 +168,7 @@ int Run(ServiceContext& service, const Config& config) {
   PingerOptions options = config.options;  // its sources become the addresses actually bound
   const devices::DeviceMirrorOptions& mirror_options = config.mirror;
   const executer::PskKeyFile* psk_keys = config.psk_keys.get();
-  const size_t open_files = executer::RaiseOpenFileLimit();
+  const size_t open_files = devices::RaiseOpenFileLimit();
   log::Info(kLog, "configured",
             {{"rd", mirror_options.rd_uri},
              {"interval", FormatDuration(options.policy.interval)},
@@ -201,7 +202,7 @@ int Run(ServiceContext& service, const Config& config) {
   LoopState state;  // before the loop: its timers refer to it until the thread ends
   coap::ContextThread loop;
   coap::Context& context = loop.context();
-  const executer::LoopTeardown teardown(loop, [&state] {
+  const devices::LoopTeardown teardown(loop, [&state] {
     state.running = false;
     if (state.pinger) {
       state.pinger->Stop();
@@ -214,7 +215,7 @@ int Run(ServiceContext& service, const Config& config) {
     state.publisher.reset();
   });
   loop.Call([&] {
-    state.publisher = executer::ConnectPublisher(zmq_context, settings, registry, kLog);
+    state.publisher = devices::ConnectPublisher(zmq_context, settings, registry, kLog);
     state.sources = std::make_unique<coap::Server>(context);
     options.sources = BindSources(*state.sources, options.sources);
     coap::ClientOptions client_options;
@@ -242,16 +243,16 @@ int Run(ServiceContext& service, const Config& config) {
   });
 
   auto feed =
-      executer::SubscribeFeed(zmq_context, settings, registry, kLog,
-                              std::vector<std::string>{devices::kDeviceTopicPrefix,
-                                                       std::string(events::ObservedData::kTopic),
-                                                       std::string(events::CommandResult::kTopic)},
-                              context, [&state](const bus::Message& message) {
-                                if (message.topic.rfind(devices::kDeviceTopicPrefix, 0) == 0) {
-                                  state.mirror->OnMessage(message);
-                                }
-                                NoteProofOfLife(*state.pinger, message);
-                              });
+      devices::SubscribeFeed(zmq_context, settings, registry, kLog,
+                             std::vector<std::string>{devices::kDeviceTopicPrefix,
+                                                      std::string(events::ObservedData::kTopic),
+                                                      std::string(events::CommandResult::kTopic)},
+                             context, [&state](const bus::Message& message) {
+                               if (message.topic.rfind(devices::kDeviceTopicPrefix, 0) == 0) {
+                                 state.mirror->OnMessage(message);
+                               }
+                               NoteProofOfLife(*state.pinger, message);
+                             });
   // Subscribed first, so that the snapshot and the events after it meet (see ReadyOnSync).
   loop.Call([&] { state.mirror->Start(); });
 
@@ -281,7 +282,7 @@ void AddSettings(Settings& settings) {
 ServiceBody Configure(const Settings& settings) {
   auto config = std::make_shared<Config>();
   config->options = OptionsFrom(settings);
-  config->mirror = executer::MirrorOptionsFrom(settings);
+  config->mirror = devices::MirrorOptionsFrom(settings);
   config->psk_keys = executer::PskKeysFrom(settings);
   return [config](ServiceContext& service) { return Run(service, *config); };
 }

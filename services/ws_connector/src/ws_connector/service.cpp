@@ -9,10 +9,10 @@
 #include "coapgw/bus/publisher.hpp"
 #include "coapgw/coap/client.hpp"
 #include "coapgw/coap/context.hpp"
-#include "coapgw/coap/uri.hpp"
 #include "coapgw/common/log.hpp"
 #include "coapgw/devices/bus_feed.hpp"
 #include "coapgw/devices/device_mirror.hpp"
+#include "coapgw/devices/service_wiring.hpp"
 #include "coapgw/events/codec.hpp"
 #include "ws_connector/connector.hpp"
 #include "ws_connector/store.hpp"
@@ -23,9 +23,7 @@ namespace {
 constexpr const char* kComponent = "ws-connector";
 
 struct Config {
-  std::string bus_pub;
-  std::string bus_sub;
-  std::string rd_uri;
+  devices::DeviceMirrorOptions mirror;  // the RD; the bus endpoints are checked too
   std::string database_url;
   bool outbox_synchronous_commit = false;
   ConnectorOptions connector;
@@ -33,12 +31,7 @@ struct Config {
 
 Config LoadConfig(const Settings& settings) {
   Config config;
-  config.bus_pub = settings.String("COAPGW_BUS_PUB");
-  config.bus_sub = settings.String("COAPGW_BUS_SUB");
-  config.rd_uri = settings.String("COAPGW_RD_URI");
-  if (auto rd = coap::ParseUri(config.rd_uri); !rd.ok()) {
-    throw SettingsError("COAPGW_RD_URI: " + rd.error().message);
-  }
+  config.mirror = devices::MirrorOptionsFrom(settings);
   config.database_url = settings.String("COAPGW_DATABASE_URL");
   config.outbox_synchronous_commit = settings.Bool("COAPGW_WS_OUTBOX_SYNC_COMMIT");
   ConnectorOptions& options = config.connector;
@@ -157,17 +150,22 @@ int Run(ServiceContext& service, const Config& config) {
   service.health.SetNotReady("connecting to the platform");
 
   zmq::context_t zmq_context;
+  LoopState state;  // before the loop: what runs on it refers to the state until the thread ends
   coap::ContextThread loop;
   coap::Context& context = loop.context();
-  LoopState state;
+  const devices::LoopTeardown teardown(loop, [&state] {
+    state.running = false;
+    state.mirror.reset();
+    state.connector.reset();
+    state.client.reset();
+    state.store.reset();
+    state.publisher.reset();
+  });
   Health& health = service.health;
 
   loop.Call([&] {
-    bus::PublisherOptions publisher_options;
-    publisher_options.metrics = &service.metrics;
-    publisher_options.metrics_labels = "publisher=\"ws-connector\"";
-    state.publisher = std::make_unique<bus::Publisher>(zmq_context, config.bus_pub, "ws-connector",
-                                                       publisher_options);
+    state.publisher =
+        devices::ConnectPublisher(zmq_context, service.settings, service.metrics, kComponent);
     state.store = std::make_unique<Store>(config.database_url, config.outbox_synchronous_commit);
     state.client = std::make_unique<coap::Client>(context);
     bus::Publisher& publisher = *state.publisher;
@@ -183,24 +181,18 @@ int Run(ServiceContext& service, const Config& config) {
             health.SetNotReady(reason);
           }
         });
-    devices::DeviceMirrorOptions mirror_options;
-    mirror_options.rd_uri = config.rd_uri;
     state.mirror = std::make_unique<devices::DeviceMirror>(context, *state.client, *state.connector,
-                                                           mirror_options);
+                                                           config.mirror);
     state.connector->SetMirror(state.mirror.get());
   });
 
   // Subscribed before the first snapshot, so that no event falls between the two.
-  bus::SubscriberOptions subscriber_options;
-  subscriber_options.metrics = &service.metrics;
-  subscriber_options.metrics_labels = "subscriber=\"ws-connector\"";
-  auto feed = std::make_unique<devices::BusFeed>(
-      zmq_context, config.bus_sub,
+  auto feed = devices::SubscribeFeed(
+      zmq_context, service.settings, service.metrics, kComponent,
       std::vector<std::string>{devices::kDeviceTopicPrefix,
                                std::string(events::ObservedData::kTopic),
                                std::string(events::CommandResult::kTopic)},
-      context,
-      [&state](const bus::Message& message) {
+      context, [&state](const bus::Message& message) {
         if (!state.running) {
           return;
         }
@@ -221,15 +213,14 @@ int Run(ServiceContext& service, const Config& config) {
         } else {
           state.mirror->OnMessage(message);
         }
-      },
-      subscriber_options);
+      });
 
   loop.Call([&] {
     state.mirror->Start();
     state.connector->Start();
   });
   log::Info(kComponent, "started",
-            {{"platform", config.connector.platform_url}, {"rd", config.rd_uri}});
+            {{"platform", config.connector.platform_url}, {"rd", config.mirror.rd_uri}});
 
   WaitForStop(service, kComponent);
   feed.reset();
@@ -237,14 +228,7 @@ int Run(ServiceContext& service, const Config& config) {
     state.running = false;
     state.connector->Stop();
   });
-  loop.Call([&] {
-    state.mirror.reset();
-    state.connector.reset();
-    state.client.reset();
-    state.store.reset();
-    state.publisher.reset();
-  });
-  return 0;
+  return 0;  // the teardown, a loop turn later, takes the loop's objects down
 }
 
 }  // namespace
