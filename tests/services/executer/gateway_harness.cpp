@@ -20,10 +20,6 @@ constexpr milliseconds kStartTimeout{10'000};
 constexpr milliseconds kCoapTimeout{5000};
 constexpr char kProbeEndpoint[] = "route-probe";
 
-std::string TcpEndpoint() {
-  return "tcp://127.0.0.1:" + std::to_string(FreeTcpPort());
-}
-
 std::string EndpointOf(const bus::Message& message) {
   const auto ep = message.data().FindMember("ep");
   return ep != message.data().MemberEnd() && ep->value.IsString() ? ep->value.GetString() : "";
@@ -32,18 +28,18 @@ std::string EndpointOf(const bus::Message& message) {
 }  // namespace
 
 GatewayHarness::GatewayHarness()
-    : rd_port_(FreeUdpPort()),
-      service_http_port_(FreeTcpPort()),
-      bus_pub_(TcpEndpoint()),
-      bus_sub_(TcpEndpoint()) {}
+    : stack_([] {
+        StackOptions options;
+        options.log_level = "debug";
+        return options;
+      }()),
+      service_http_port_(FreeTcpPort()) {}
 
 GatewayHarness::~GatewayHarness() {
-  // Services first, the RD and the bus last, so that nothing waits on what is already gone.
+  // The service first; stack_ then stops the RD and the bus, so that nothing waits on what is
+  // already gone.
   if (service_) {
     service_->Stop(SIGTERM, milliseconds(5000));
-  }
-  if (rd_) {
-    rd_->Stop(SIGTERM, milliseconds(5000));
   }
 }
 
@@ -52,29 +48,20 @@ bool GatewayHarness::Start(std::string* error) {
     *error = what + "\n" + Logs();
     return false;
   };
-  bus_ = std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-bus")},
-                                   std::map<std::string, std::string>{
-                                       {"COAPGW_BUS_PUB", bus_pub_}, {"COAPGW_BUS_SUB", bus_sub_}});
-  if (!bus_->WaitForStderr("forwarding", kStartTimeout)) {
-    return fail("coapgw-bus did not start");
+  std::string part_error;
+  if (!stack_.StartPart(Stack::Part::kBus, &part_error)) {
+    return fail(part_error);
   }
   subscriber_ = std::make_unique<bus::Subscriber>(
-      zmq_context_, bus_sub_,
+      zmq_context_, stack_.bus_sub(),
       std::vector<std::string>{"rd.device.", std::string(events::CommandResult::kTopic),
                                std::string(events::DeviceLiveness::kTopic), "test.probe"});
-  publisher_ = std::make_unique<bus::Publisher>(zmq_context_, bus_pub_, "test");
+  publisher_ = std::make_unique<bus::Publisher>(zmq_context_, stack_.bus_pub(), "test");
   if (!WaitForRoute(*publisher_, *subscriber_, "test.probe")) {
     return fail("the test's bus route did not work");
   }
-  rd_ = std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-rd")},
-                                  std::map<std::string, std::string>{
-                                      {"COAPGW_DATABASE_URL", database_.url()},
-                                      {"COAPGW_RD_LISTEN", "127.0.0.1:" + std::to_string(rd_port_)},
-                                      {"COAPGW_BUS_PUB", bus_pub_},
-                                      {"COAPGW_BUS_SUB", bus_sub_},
-                                      {"COAPGW_LOG_LEVEL", "debug"}});
-  if (!rd_->WaitForStderr("INFO rd: ready", kStartTimeout)) {
-    return fail("coapgw-rd did not get ready");
+  if (!stack_.StartPart(Stack::Part::kRd, &part_error)) {
+    return fail(part_error);
   }
   // The RD's events reach the test once its publisher holds the test's subscription: register a
   // throw-away endpoint again and again until one of its events arrives, then remove it.
@@ -107,9 +94,9 @@ bool GatewayHarness::Start(std::string* error) {
 }
 
 std::map<std::string, std::string> GatewayHarness::ServiceEnv() const {
-  return {{"COAPGW_BUS_PUB", bus_pub_},
-          {"COAPGW_BUS_SUB", bus_sub_},
-          {"COAPGW_RD_URI", "coap://127.0.0.1:" + std::to_string(rd_port_)},
+  return {{"COAPGW_BUS_PUB", stack_.bus_pub()},
+          {"COAPGW_BUS_SUB", stack_.bus_sub()},
+          {"COAPGW_RD_URI", stack_.rd_uri()},
           {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(service_http_port_)},
           {"COAPGW_LOG_LEVEL", "debug"}};
 }
@@ -226,13 +213,9 @@ std::optional<bus::Message> GatewayHarness::WaitFor(
 }
 
 std::string GatewayHarness::Logs() const {
-  std::string logs;
-  for (const auto& [name, process] :
-       {std::pair{"coapgw-bus", bus_.get()}, std::pair{"coapgw-rd", rd_.get()},
-        std::pair{"service", service_.get()}}) {
-    if (process != nullptr) {
-      logs += std::string("---- ") + name + " ----\n" + process->Stderr();
-    }
+  std::string logs = stack_.Tails(400);
+  if (service_) {
+    logs += "---- service ----\n" + service_->Stderr();
   }
   return logs;
 }
@@ -241,7 +224,8 @@ coap::Outcome<coap::ClientResponse> GatewayHarness::ToRd(coap::Method method,
                                                          const std::string& target,
                                                          std::string payload,
                                                          std::optional<uint16_t> content_format) {
-  return coap_.Send(method, rd_port_, target, std::move(payload), content_format, kCoapTimeout);
+  return coap_.Send(method, stack_.rd_port(), target, std::move(payload), content_format,
+                    kCoapTimeout);
 }
 
 }  // namespace coapgw::test

@@ -1,8 +1,8 @@
 #pragma once
 
-// The running gateway of a process test of the executer or the pinger: a fresh PostgreSQL
-// database (TestDatabase, from COAPGW_TEST_DATABASE_URL), the real coapgw-bus and coapgw-rd on
-// free loopback ports, the service under test as its real binary, and the test's own bus
+// The running gateway of a process test of the executer or the pinger: the real coapgw-bus and
+// coapgw-rd on a fresh PostgreSQL database (the bus and RD parts of a test::Stack, logging at
+// debug), the service under test as its real binary, and the test's own bus
 // publisher and subscriber plus a CoAP client to the RD. Devices are registered the way a
 // commissioning tool would (third-party registration: POST /rd?ep=…&base=…).
 
@@ -25,7 +25,7 @@
 #include "coapgw/coap/context.hpp"
 #include "coapgw/events/messages.hpp"
 #include "coapgw/test/process.hpp"
-#include "pg_fixture.hpp"
+#include "coapgw/test/stack.hpp"
 #include "rd_harness.hpp"
 
 namespace coapgw::test {
@@ -34,7 +34,7 @@ using std::chrono::milliseconds;
 
 class GatewayHarness {
  public:
-  /// Creates the database and picks free ports; starts nothing.
+  /// Creates the database and picks ports; starts nothing.
   GatewayHarness();
   ~GatewayHarness();
   GatewayHarness(const GatewayHarness&) = delete;
@@ -42,7 +42,7 @@ class GatewayHarness {
 
   /// Starts coapgw-bus and coapgw-rd and waits until the test's subscriber receives the RD's
   /// events (a throw-away registration proves the route). False, with the logs in `error`, when
-  /// that did not happen within 10 s.
+  /// that did not happen within 10 s (20 s for each process to get ready).
   bool Start(std::string* error);
 
   /// The settings a service needs to join this gateway (bus, RD, debug logs, an HTTP port).
@@ -84,13 +84,8 @@ class GatewayHarness {
                                            std::string payload,
                                            std::optional<uint16_t> content_format);
 
-  rd::test::TestDatabase database_;
-  uint16_t rd_port_;
+  Stack stack_;  // its bus and RD only; stops them last
   uint16_t service_http_port_;
-  std::string bus_pub_;
-  std::string bus_sub_;
-  std::unique_ptr<Process> bus_;
-  std::unique_ptr<Process> rd_;
   std::unique_ptr<Process> service_;
   zmq::context_t zmq_context_;
   std::unique_ptr<bus::Subscriber> subscriber_;

@@ -8,7 +8,6 @@
 
 #include "coapgw/bus/subscriber.hpp"
 #include "coapgw/events/codec.hpp"
-#include "coapgw/test/http.hpp"
 #include "coapgw/test/wait.hpp"
 
 namespace coapgw::observer::test {
@@ -16,9 +15,8 @@ namespace {
 
 using coapgw::test::BinaryPath;
 using coapgw::test::FreeTcpPort;
-using coapgw::test::FreeUdpPort;
-using coapgw::test::HttpGet;
 using coapgw::test::Process;
+using coapgw::test::Stack;
 using coapgw::test::WaitReady;
 using coapgw::test::WaitUntil;
 
@@ -182,10 +180,7 @@ coap::Outcome<coap::ClientResponse> DeviceFarm::Send(coap::Method method, uint16
   return future.get();
 }
 
-ObserverStack::ObserverStack()
-    : rd_port_(FreeUdpPort()),
-      bus_pub_("tcp://127.0.0.1:" + std::to_string(FreeTcpPort())),
-      bus_sub_("tcp://127.0.0.1:" + std::to_string(FreeTcpPort())) {}
+ObserverStack::ObserverStack() = default;
 
 ObserverStack::~ObserverStack() {
   // All observers stop at the same time (each lingers a moment for its deregistrations).
@@ -197,44 +192,18 @@ ObserverStack::~ObserverStack() {
   for (auto& observer : observers_) {
     observer.process->Stop(SIGTERM, milliseconds(5000));
   }
-  if (rd_) {
-    rd_->Stop(SIGTERM, milliseconds(5000));
-  }
   publisher_.reset();
   recorder_.reset();
-  if (bus_) {
-    bus_->Stop(SIGTERM, milliseconds(5000));
-  }
+  // stack_ stops the RD, then the bus.
 }
 
 bool ObserverStack::Start(std::string* error) {
-  const uint16_t bus_http = FreeTcpPort();
-  bus_ = std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("coapgw-bus")},
-      std::map<std::string, std::string>{
-          {"COAPGW_BUS_PUB", bus_pub_},
-          {"COAPGW_BUS_SUB", bus_sub_},
-          {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(bus_http)}});
-  if (!WaitReady(*bus_, bus_http, kStartTimeout)) {
-    *error = "coapgw-bus not ready:\n" + Logs();
+  if (!stack_.StartPart(Stack::Part::kBus, error)) {
     return false;
   }
-  recorder_ = std::make_unique<BusRecorder>(zmq_context_, bus_sub_);
-  publisher_ = std::make_unique<bus::Publisher>(zmq_context_, bus_pub_, "observer-test");
-  const uint16_t rd_http = FreeTcpPort();
-  rd_ = std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("coapgw-rd")},
-      std::map<std::string, std::string>{
-          {"COAPGW_DATABASE_URL", database_.url()},
-          {"COAPGW_RD_LISTEN", "127.0.0.1:" + std::to_string(rd_port_)},
-          {"COAPGW_BUS_PUB", bus_pub_},
-          {"COAPGW_BUS_SUB", bus_sub_},
-          {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(rd_http)}});
-  if (!WaitReady(*rd_, rd_http, kStartTimeout)) {
-    *error = "coapgw-rd not ready:\n" + Logs();
-    return false;
-  }
-  return true;
+  recorder_ = std::make_unique<BusRecorder>(zmq_context_, stack_.bus_sub());
+  publisher_ = std::make_unique<bus::Publisher>(zmq_context_, stack_.bus_pub(), "observer-test");
+  return stack_.StartPart(Stack::Part::kRd, error);
 }
 
 int ObserverStack::StartObserver(const std::map<std::string, std::string>& extra,
@@ -242,9 +211,9 @@ int ObserverStack::StartObserver(const std::map<std::string, std::string>& extra
   Observer observer;
   observer.http_port = FreeTcpPort();
   std::map<std::string, std::string> env = {
-      {"COAPGW_BUS_PUB", bus_pub_},
-      {"COAPGW_BUS_SUB", bus_sub_},
-      {"COAPGW_RD_URI", "coap://127.0.0.1:" + std::to_string(rd_port_)},
+      {"COAPGW_BUS_PUB", stack_.bus_pub()},
+      {"COAPGW_BUS_SUB", stack_.bus_sub()},
+      {"COAPGW_RD_URI", stack_.rd_uri()},
       {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(observer.http_port)},
       {"COAPGW_POLL_INTERVAL", "500ms"},
       {"COAPGW_OBSERVER_HEARTBEAT_INTERVAL", "200ms"},
@@ -278,25 +247,18 @@ std::string ObserverStack::InstanceId(int index) {
 }
 
 std::string ObserverStack::Logs() {
-  std::string logs;
-  const auto add = [&](const std::string& name, Process* process) {
-    if (process != nullptr) {
-      logs += "---- " + name + "\n" + process->Stderr();
-    }
-  };
-  add("bus", bus_.get());
-  add("rd", rd_.get());
+  std::string logs = stack_.Tails(200);
   for (size_t i = 0; i < observers_.size(); ++i) {
-    add("observer " + std::to_string(i), observers_[i].process.get());
+    logs += "---- observer " + std::to_string(i) + "\n" + observers_[i].process->Stderr();
   }
   return logs;
 }
 
 std::string ObserverStack::Register(DeviceFarm& farm, const std::string& ep,
                                     const std::string& base, const std::string& links) const {
-  auto response =
-      farm.Send(coap::Method::kPost, rd_port_, "/rd?ep=" + ep + "&base=" + base + "&lt=3600", links,
-                coap::content_format::kLinkFormat);
+  auto response = farm.Send(coap::Method::kPost, stack_.rd_port(),
+                            "/rd?ep=" + ep + "&base=" + base + "&lt=3600", links,
+                            coap::content_format::kLinkFormat);
   if (!response.ok() || response->code != coap::Code::kCreated) {
     return "";
   }

@@ -1,7 +1,7 @@
 #pragma once
 
-// The running system of an observer process test: a fresh PostgreSQL database (TestDatabase of
-// tests/services/rd), the real coapgw-bus and coapgw-rd, any number of coapgw-observer processes,
+// The running system of an observer process test: the real coapgw-bus and coapgw-rd on a fresh
+// PostgreSQL database (parts of a test::Stack), any number of coapgw-observer processes,
 // a subscriber that records what the observers publish, and simulated devices (one coap::Server
 // on loopback, one UDP endpoint per device, registered with the RD as a third party).
 
@@ -24,7 +24,7 @@
 #include "coapgw/coap/server.hpp"
 #include "coapgw/events/messages.hpp"
 #include "coapgw/test/process.hpp"
-#include "pg_fixture.hpp"
+#include "coapgw/test/stack.hpp"
 
 namespace coapgw::observer::test {
 
@@ -113,7 +113,7 @@ class ObserverStack {
   ObserverStack& operator=(ObserverStack&&) = delete;
 
   /// Starts coapgw-bus, the recorder, and coapgw-rd; false (with the logs in `error`) when they
-  /// are not ready within 10 s.
+  /// are not ready within 20 s.
   bool Start(std::string* error);
   /// Starts a coapgw-observer with the test timings (heartbeat 200 ms, poll 500 ms, ...)
   /// overridden by `extra`, and waits until it is ready (mirror synced). Returns its index, or -1
@@ -136,7 +136,7 @@ class ObserverStack {
   bool SetReachable(const std::string& endpoint, bool reachable);
 
   BusRecorder& recorder() { return *recorder_; }
-  uint16_t rd_port() const { return rd_port_; }
+  uint16_t rd_port() const { return stack_.rd_port(); }
 
  private:
   struct Observer {
@@ -144,13 +144,8 @@ class ObserverStack {
     uint16_t http_port = 0;
   };
 
-  rd::test::TestDatabase database_;
-  uint16_t rd_port_;
-  std::string bus_pub_;
-  std::string bus_sub_;
+  coapgw::test::Stack stack_;  // its bus and RD only
   zmq::context_t zmq_context_;
-  std::unique_ptr<coapgw::test::Process> bus_;
-  std::unique_ptr<coapgw::test::Process> rd_;
   std::unique_ptr<BusRecorder> recorder_;
   std::unique_ptr<bus::Publisher> publisher_;
   std::vector<Observer> observers_;
