@@ -223,7 +223,8 @@ struct ServerOptions {
   Millis idle_session_timeout{0};
   /// At most this many such idle sessions are kept: a new client frees the least recently active
   /// one (0: no limit). libcoap walks every session of the endpoint when a new client appears
-  /// and on every I/O round, so a server that many clients reach once (a directory) bounds them.
+  /// and after every datagram it reads, so a server that many clients reach once (a directory)
+  /// bounds them.
   unsigned max_idle_sessions = 0;
   /// Required before adding a DTLS endpoint.
   std::optional<ServerPsk> psk;
