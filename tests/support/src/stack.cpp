@@ -141,18 +141,12 @@ Stack::Stack(StackOptions options)
   bus_pub_ = "tcp://" + Loopback(pick(SOCK_STREAM));
   bus_sub_ = "tcp://" + Loopback(pick(SOCK_STREAM));
   platform_port_ = pick(SOCK_STREAM);
-  device_control_port_ = pick(SOCK_STREAM);
   std::ofstream(files_.path() + "/device-types.json")
       << (options_.platform_device_types.empty() ? DefaultDeviceTypes(options_.device_type)
                                                  : options_.platform_device_types);
+  // The other parts bind their HTTP port themselves (port 0), read back at each start.
   for (const Part part : kParts) {
-    if (part == Part::kPlatformSim) {
-      http_ports_[part] = platform_port_;
-    } else if (part == Part::kDeviceSim) {
-      http_ports_[part] = device_control_port_;
-    } else {
-      http_ports_[part] = pick(SOCK_STREAM);
-    }
+    http_ports_[part] = part == Part::kPlatformSim ? platform_port_ : 0;
   }
 }
 
@@ -183,7 +177,7 @@ std::map<std::string, std::string> Stack::EnvOf(Part part) const {
       {"COAPGW_RD_URI", rd_uri()},
   };
   if (part != Part::kPlatformSim && part != Part::kDeviceSim) {
-    env["COAPGW_HTTP_LISTEN"] = Loopback(http_ports_.at(part));
+    env["COAPGW_HTTP_LISTEN"] = Loopback(0);
   }
   switch (part) {
     case Part::kBus:
@@ -227,7 +221,7 @@ std::map<std::string, std::string> Stack::EnvOf(Part part) const {
       env["COAPGW_DEVICE_SIM_PREFIX"] = options_.device_prefix;
       env["COAPGW_DEVICE_SIM_TYPE"] = options_.device_type;
       env["COAPGW_DEVICE_SIM_INTERVAL"] = options_.device_interval;
-      env["COAPGW_DEVICE_SIM_CONTROL"] = Loopback(device_control_port_);
+      env["COAPGW_DEVICE_SIM_CONTROL"] = Loopback(0);
       env["COAPGW_DEVICE_SIM_LISTEN"] = "127.0.0.1:0";
       env["COAPGW_DEVICE_SIM_LARGE_SIZE"] = "1024";
       break;
@@ -250,10 +244,27 @@ std::vector<std::string> Stack::ArgvOf(Part part) const {
 }
 
 bool Stack::Ready(Part part) {
+  const std::string log = slots_.at(part).process->Stderr();
   if (part == Part::kPlatformSim) {
-    return PlatformGet("/api/state").IsObject();
+    // The port is this process's only once its log says so: before, another test's simulator
+    // may answer on it.
+    return log.find("platform-sim: listening port=" + std::to_string(platform_port_) + " ") !=
+               std::string::npos &&
+           PlatformGet("/api/state").IsObject();
   }
-  return HttpGet(http_ports_.at(part), "/readyz").rfind("HTTP/1.1 200", 0) == 0;
+  uint16_t& port = http_ports_.at(part);
+  if (port == 0) {
+    const std::string listening = "http: listening address=127.0.0.1:";
+    const size_t at = log.find(listening);
+    if (at == std::string::npos) {
+      return false;
+    }
+    port = static_cast<uint16_t>(std::strtoul(log.c_str() + at + listening.size(), nullptr, 10));
+    if (part == Part::kDeviceSim) {
+      device_control_port_ = port;
+    }
+  }
+  return HttpGet(port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
 }
 
 bool Stack::StartPart(Part part, std::string* error) {
@@ -269,6 +280,9 @@ bool Stack::StartPart(Part part, std::string* error) {
                          slot.process->Stderr();
   }
   ++slot.runs;
+  if (part != Part::kPlatformSim) {
+    http_ports_[part] = 0;  // a new one, read back from the new process's log
+  }
   slot.process = std::make_unique<Process>(ArgvOf(part), EnvOf(part));
   Process& process = *slot.process;
   if (!WaitUntil([&] { return !process.running() || Ready(part); }, kReadyTimeout) ||

@@ -46,7 +46,7 @@ struct StackOptions {
   std::string ping_interval = "1s";            // pinger
   std::string ping_timeout = "600ms";
   std::string ping_misses = "2";
-  std::string log_level = "info";  // every part
+  std::string log_level = "info";  // every part; info or debug (HTTP ports are read from the logs)
   /// The platform's device types (JSON, written to the file COAPGW_PLATFORM_SIM_DEVICE_TYPES
   /// names). Empty: device_type with the services of the simulated devices, so that the platform
   /// refuses events of other services.
@@ -115,6 +115,7 @@ class Stack {
   uint16_t platform_port() const { return platform_port_; }
   uint16_t device_control_port() const { return device_control_port_; }
   /// The part's /healthz, /readyz, /metrics port (the device simulator's is its control port).
+  /// Each process binds it itself and logs it: a new one at every start, 0 before the first.
   uint16_t http_port(Part part) const;
 
   /// GET `target` from the platform simulator's control API: the JSON body, IsNull unless 200.
@@ -151,7 +152,7 @@ class Stack {
   std::string bus_pub_;
   std::string bus_sub_;
   uint16_t platform_port_;
-  uint16_t device_control_port_;
+  uint16_t device_control_port_ = 0;  // = http_ports_[kDeviceSim]
   std::map<Part, uint16_t> http_ports_;
   std::map<Part, Slot> slots_;
   std::unique_ptr<RdClient> rd_client_;
