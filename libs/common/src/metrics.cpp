@@ -62,4 +62,11 @@ std::string MetricsRegistry::Render() const {
   return out;
 }
 
+void CounterMirror::Sync() {
+  for (auto& entry : entries_) {
+    entry.counter->Inc(*entry.source - entry.reported);
+    entry.reported = *entry.source;
+  }
+}
+
 }  // namespace coapgw

@@ -29,5 +29,26 @@ TEST(MetricsRegistryTest, SameNameAndLabelsIsTheSameMetric) {
   EXPECT_THROW(registry.AddGauge("c_total", "C."), std::logic_error);
 }
 
+TEST(CounterMirrorTest, SyncAddsWhatEachSourceGainedSinceTheLastSync) {
+  MetricsRegistry registry;
+  CounterMirror mirror;
+  uint64_t sent = 5;
+  uint64_t lost = 0;
+  Counter& sent_total = registry.AddCounter("coapgw_sent_total", "Sent.", "to=\"a\"");
+  sent_total.Inc(2);  // counted elsewhere too: the mirror only adds
+  mirror.Add(registry, "coapgw_sent_total", "Sent.", sent, "to=\"a\"");
+  mirror.Add(registry, "coapgw_lost_total", "Lost.", lost);
+  Counter& lost_total = registry.AddCounter("coapgw_lost_total", "Lost.");
+  mirror.Sync();
+  EXPECT_EQ(sent_total.Value(), 7U);
+  EXPECT_EQ(lost_total.Value(), 0U);
+  sent += 3;
+  lost += 1;
+  mirror.Sync();
+  mirror.Sync();
+  EXPECT_EQ(sent_total.Value(), 10U);
+  EXPECT_EQ(lost_total.Value(), 1U);
+}
+
 }  // namespace
 }  // namespace coapgw

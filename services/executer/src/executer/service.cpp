@@ -58,9 +58,7 @@ class ResultCounters {
 };
 
 struct ExecuterMetrics {
-  Counter& received;
-  Counter& rejected;
-  Counter& started;
+  CounterMirror counters;  // the Executer's stats; loop thread
   Gauge& in_flight;
   Gauge& queued;
   Gauge& devices;
@@ -75,7 +73,6 @@ struct LoopState {
   std::unique_ptr<Executer> executer;
   std::unique_ptr<ReadyOnSync> listener;
   std::unique_ptr<devices::DeviceMirror> mirror;
-  ExecuterStats reported;
   bool running = true;  // false once shutdown began: timers stop rescheduling themselves
 };
 
@@ -84,11 +81,7 @@ void Report(coap::Context& context, LoopState& state, ExecuterMetrics& metrics) 
   if (!state.running) {
     return;
   }
-  const ExecuterStats& now = state.executer->stats();
-  metrics.received.Inc(now.received - state.reported.received);
-  metrics.rejected.Inc(now.rejected - state.reported.rejected);
-  metrics.started.Inc(now.started - state.reported.started);
-  state.reported = now;
+  metrics.counters.Sync();
   metrics.in_flight.Set(static_cast<int64_t>(state.executer->queue().in_flight()));
   metrics.queued.Set(static_cast<int64_t>(state.executer->queue().waiting()));
   metrics.devices.Set(static_cast<int64_t>(state.mirror->devices().size()));
@@ -162,10 +155,7 @@ int Run(ServiceContext& service, const Config& config) {
   MetricsRegistry& registry = service.metrics;
   ResultCounters results(registry);
   ExecuterMetrics metrics{
-      registry.AddCounter("coapgw_executer_commands_total", "Commands received from the bus."),
-      registry.AddCounter("coapgw_executer_rejected_total",
-                          "Commands refused because a queue was full."),
-      registry.AddCounter("coapgw_executer_requests_total", "CoAP requests sent to devices."),
+      {},
       registry.AddGauge("coapgw_executer_in_flight", "Commands on the wire now."),
       registry.AddGauge("coapgw_executer_queued", "Commands waiting for their device's turn."),
       registry.AddGauge("coapgw_executer_devices", "Devices in the mirror of the RD."),
@@ -215,6 +205,14 @@ int Run(ServiceContext& service, const Config& config) {
                                                            mirror_options);
     state.lookup.Attach(state.mirror.get());
     state.listener->Attach(state.mirror.get());
+    const ExecuterStats& stats = state.executer->stats();
+    CounterMirror& counters = metrics.counters;
+    counters.Add(registry, "coapgw_executer_commands_total", "Commands received from the bus.",
+                 stats.received);
+    counters.Add(registry, "coapgw_executer_rejected_total",
+                 "Commands refused because a queue was full.", stats.rejected);
+    counters.Add(registry, "coapgw_executer_requests_total", "CoAP requests sent to devices.",
+                 stats.started);
     Report(context, state, metrics);
   });
 

@@ -39,26 +39,6 @@ SteadyTime Now() {
   return std::chrono::steady_clock::now();
 }
 
-// Copies loop-owned counters into the thread-safe metrics registry (the loop thread calls Sync).
-class CounterMirror {
- public:
-  void Add(Counter& counter, const uint64_t& source) { entries_.push_back({&counter, &source, 0}); }
-  void Sync() {
-    for (auto& entry : entries_) {
-      entry.counter->Inc(*entry.source - entry.reported);
-      entry.reported = *entry.source;
-    }
-  }
-
- private:
-  struct Entry {
-    Counter* counter;
-    const uint64_t* source;
-    uint64_t reported;
-  };
-  std::vector<Entry> entries_;
-};
-
 struct Gauges {
   Gauge& known_devices;
   Gauge& owned_devices;
@@ -212,7 +192,7 @@ void RegisterCounters(MetricsRegistry& registry, const LoopState& state, Counter
   const Observer::Stats& observer = state.observer->stats();
   const auto add = [&](const char* name, const char* help, const uint64_t& source,
                        const char* labels = "") {
-    counters.Add(registry.AddCounter(name, help, labels), source);
+    counters.Add(registry, name, help, source, labels);
   };
   add("coapgw_observer_events_total", "Data events handed to the bus.", outbox.published);
   add("coapgw_observer_coalesced_total",

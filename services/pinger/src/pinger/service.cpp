@@ -31,13 +31,7 @@ constexpr Millis kMetricsInterval{1000};
 constexpr Millis kIdleSession{50};
 
 struct PingerMetrics {
-  Counter& pings;
-  Counter& replies;
-  Counter& misses;
-  Counter& skipped;
-  Counter& abandoned;
-  Counter& unreachable;
-  Counter& reachable;
+  CounterMirror counters;  // the schedule's and the Pinger's stats; loop thread
   Gauge& devices;
   Gauge& in_flight;
   Gauge& sessions;
@@ -51,8 +45,6 @@ struct LoopState {
   std::unique_ptr<Pinger> pinger;
   std::unique_ptr<executer::ReadyOnSync> listener;
   std::unique_ptr<devices::DeviceMirror> mirror;
-  ScheduleStats reported;
-  PingerStats reported_pinger;
   bool running = true;  // false once shutdown began: timers stop rescheduling themselves
 };
 
@@ -61,18 +53,7 @@ void Report(coap::Context& context, LoopState& state, PingerMetrics& metrics) {
   if (!state.running) {
     return;
   }
-  const ScheduleStats& now = state.pinger->schedule().stats();
-  metrics.pings.Inc(now.pings - state.reported.pings);
-  metrics.replies.Inc(now.replies - state.reported.replies);
-  metrics.misses.Inc(now.misses - state.reported.misses);
-  metrics.skipped.Inc(now.skipped - state.reported.skipped);
-  state.reported = now;
-  const PingerStats& pinger = state.pinger->stats();
-  metrics.abandoned.Inc(pinger.abandoned - state.reported_pinger.abandoned);
-  metrics.unreachable.Inc(pinger.published_unreachable -
-                          state.reported_pinger.published_unreachable);
-  metrics.reachable.Inc(pinger.published_reachable - state.reported_pinger.published_reachable);
-  state.reported_pinger = pinger;
+  metrics.counters.Sync();
   metrics.devices.Set(static_cast<int64_t>(state.pinger->schedule().size()));
   metrics.in_flight.Set(static_cast<int64_t>(state.pinger->schedule().in_flight()));
   metrics.sessions.Set(static_cast<int64_t>(state.client->SessionCount()));
@@ -180,19 +161,7 @@ int Run(ServiceContext& service, const Config& config) {
 
   MetricsRegistry& registry = service.metrics;
   PingerMetrics metrics{
-      registry.AddCounter("coapgw_pinger_pings_total", "CoAP pings sent."),
-      registry.AddCounter("coapgw_pinger_replies_total", "Pings answered in time."),
-      registry.AddCounter("coapgw_pinger_misses_total", "Pings not answered in time."),
-      registry.AddCounter("coapgw_pinger_skipped_total",
-                          "Pings left out because the device had just shown it is alive."),
-      registry.AddCounter("coapgw_pinger_abandoned_total",
-                          "Pings that could not be sent (local cause; retried next interval)."),
-      registry.AddCounter("coapgw_pinger_liveness_total",
-                          "Liveness verdicts published (they differ from the RD's status).",
-                          "reachable=\"false\""),
-      registry.AddCounter("coapgw_pinger_liveness_total",
-                          "Liveness verdicts published (they differ from the RD's status).",
-                          "reachable=\"true\""),
+      {},
       registry.AddGauge("coapgw_pinger_devices", "Devices being pinged."),
       registry.AddGauge("coapgw_pinger_in_flight", "Pings out now."),
       registry.AddGauge("coapgw_pinger_sessions", "CoAP client sessions (sockets) open."),
@@ -239,6 +208,25 @@ int Run(ServiceContext& service, const Config& config) {
     state.mirror = std::make_unique<devices::DeviceMirror>(context, *state.client, *state.listener,
                                                            mirror_options);
     state.listener->Attach(state.mirror.get());
+    const ScheduleStats& schedule = state.pinger->schedule().stats();
+    const PingerStats& pinger = state.pinger->stats();
+    CounterMirror& counters = metrics.counters;
+    counters.Add(registry, "coapgw_pinger_pings_total", "CoAP pings sent.", schedule.pings);
+    counters.Add(registry, "coapgw_pinger_replies_total", "Pings answered in time.",
+                 schedule.replies);
+    counters.Add(registry, "coapgw_pinger_misses_total", "Pings not answered in time.",
+                 schedule.misses);
+    counters.Add(registry, "coapgw_pinger_skipped_total",
+                 "Pings left out because the device had just shown it is alive.", schedule.skipped);
+    counters.Add(registry, "coapgw_pinger_abandoned_total",
+                 "Pings that could not be sent (local cause; retried next interval).",
+                 pinger.abandoned);
+    counters.Add(registry, "coapgw_pinger_liveness_total",
+                 "Liveness verdicts published (they differ from the RD's status).",
+                 pinger.published_unreachable, "reachable=\"false\"");
+    counters.Add(registry, "coapgw_pinger_liveness_total",
+                 "Liveness verdicts published (they differ from the RD's status).",
+                 pinger.published_reachable, "reachable=\"true\"");
     Report(context, state, metrics);
   });
 

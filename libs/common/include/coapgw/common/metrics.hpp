@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace coapgw {
 
@@ -57,6 +58,29 @@ class MetricsRegistry {
 
   mutable std::mutex mutex_;
   std::deque<Entry> entries_;  // deque: references stay valid as it grows
+};
+
+/// Copies counters one thread owns (plain uint64_t fields of its objects' stats) into registry
+/// Counters: register each once, then Sync from that thread now and then. Not thread-safe itself:
+/// the owning thread only.
+class CounterMirror {
+ public:
+  /// Registers the counter (MetricsRegistry::AddCounter) and mirrors `source` into it; `source`
+  /// must stay valid for every later Sync.
+  void Add(MetricsRegistry& registry, const std::string& name, const std::string& help,
+           const uint64_t& source, const std::string& labels = "") {
+    entries_.push_back({&registry.AddCounter(name, help, labels), &source, 0});
+  }
+  /// Adds to each counter what its source gained since the last Sync.
+  void Sync();
+
+ private:
+  struct Entry {
+    Counter* counter;
+    const uint64_t* source;
+    uint64_t reported;
+  };
+  std::vector<Entry> entries_;
 };
 
 }  // namespace coapgw
