@@ -29,6 +29,7 @@ using test::MakeRegistration;
 using test::Query;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Optional;
 
 std::vector<int64_t> Keys(const detail::Posting& posting) {
   std::vector<int64_t> keys;
@@ -200,6 +201,24 @@ TEST(IndexTest, FindsRegistrationsByKeyNameAndDeviceId) {
     order.push_back(registration->key);
   }
   EXPECT_THAT(order, ElementsAre(3, 7));
+}
+
+TEST(IndexTest, CandidatesGiveUpAboveTheLimit) {
+  Index index;
+  for (int64_t key = 1; key <= 5; ++key) {
+    index.Put(
+        MakeRegistration(key, "node" + std::to_string(key), "coap://[2001:db8::1]", kSensorLinks));
+  }
+  const Criterion rt{"rt", "temperature-c", MatchKind::kExact};
+  const Criterion ep{"ep", "node", MatchKind::kPrefix};
+  EXPECT_THAT(index.Candidates(rt), Optional(ElementsAre(1, 2, 3, 4, 5)));
+  EXPECT_THAT(index.Candidates(rt, 5), Optional(ElementsAre(1, 2, 3, 4, 5)));
+  EXPECT_EQ(index.Candidates(rt, 4), std::nullopt);  // one posting list of five
+  EXPECT_EQ(index.EstimateCandidates(rt, 4), 5U);
+  EXPECT_THAT(index.Candidates(ep, 5), Optional(ElementsAre(1, 2, 3, 4, 5)));
+  EXPECT_EQ(index.Candidates(ep, 2), std::nullopt);  // names visited one by one
+  EXPECT_EQ(index.Candidates(Criterion{"rt", "none", MatchKind::kExact}, 0),
+            std::optional<std::vector<int64_t>>(std::vector<int64_t>{}));
 }
 
 TEST(IndexTest, ReplaceByKeyDropsTheOldNameAndAttributes) {

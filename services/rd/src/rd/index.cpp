@@ -744,21 +744,33 @@ size_t Index::EstimateCandidates(const Criterion& criterion, size_t limit) const
   return indexed ? count : entries_.size();
 }
 
-std::optional<std::vector<int64_t>> Index::Candidates(const Criterion& criterion) const {
+std::optional<std::vector<int64_t>> Index::Candidates(const Criterion& criterion,
+                                                      size_t limit) const {
   std::vector<int64_t> keys;
   size_t sources = 0;
-  VisitPostings(criterion, [&keys, &sources](const detail::Posting& posting) {
-    if (!posting.empty()) {
-      ++sources;
-      posting.AppendTo(&keys);
+  bool over = false;  // counted before copying: a common value's posting may be long
+  VisitPostings(criterion, [&keys, &sources, &over, limit](const detail::Posting& posting) {
+    if (posting.empty()) {
+      return true;
     }
+    if (keys.size() + posting.size() > limit) {
+      over = true;
+      return false;
+    }
+    ++sources;
+    posting.AppendTo(&keys);
     return true;
   });
+  if (over) {
+    return std::nullopt;
+  }
   const size_t from_postings = keys.size();
-  if (!VisitSpecial(criterion, [&keys](int64_t key) {
-        keys.push_back(key);
-        return true;
-      })) {
+  if (!VisitSpecial(criterion,
+                    [&keys, limit](int64_t key) {
+                      keys.push_back(key);
+                      return keys.size() <= limit;
+                    }) ||
+      keys.size() > limit) {
     return std::nullopt;
   }
   if (sources > 1 || keys.size() != from_postings) {

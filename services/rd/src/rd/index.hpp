@@ -28,6 +28,7 @@
 // that way gives exactly the bytes linkformat::AppendLink writes for the resolved link.
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -217,8 +218,11 @@ class Index {
 
   /// The number of candidates, counted up to `limit` (the result may stop just above it).
   size_t EstimateCandidates(const Criterion& criterion, size_t limit) const;
-  /// The candidates in ascending key order, or nullopt for "every registration".
-  std::optional<std::vector<int64_t>> Candidates(const Criterion& criterion) const;
+  /// The candidates in ascending key order, or nullopt for "every registration": when the
+  /// index cannot narrow `criterion` down, or when it counts more than `limit` candidates (as
+  /// EstimateCandidates counts them), which the caller would rather scan.
+  std::optional<std::vector<int64_t>> Candidates(
+      const Criterion& criterion, size_t limit = std::numeric_limits<size_t>::max()) const;
   /// True if registration `key` is listed by a group whose name satisfies `gp`.
   bool InGroupMatching(int64_t key, const Criterion& gp) const;
 

@@ -240,18 +240,26 @@ struct Candidates {
 Candidates SelectCandidates(const Index& index, const LookupQuery& query) {
   // Candidates are worth it only when they are few: each costs a map probe, while a scan walks
   // the map in order and, for a paged query, stops after the page.
-  const Criterion* best = nullptr;
-  size_t best_count = index.size() / 4;
-  for (const Criterion& criterion : query.criteria) {
-    const size_t count = index.EstimateCandidates(criterion, best_count);
-    if (count < best_count) {
-      best = &criterion;
-      best_count = count;
-    }
-  }
+  const size_t few = index.size() / 4;  // fewer than this
   Candidates candidates;
-  if (best != nullptr) {
-    candidates.keys = index.Candidates(*best);
+  if (query.criteria.size() == 1) {
+    // Nothing to choose between: one pass over the index instead of an estimate and a pass.
+    if (few > 0) {
+      candidates.keys = index.Candidates(query.criteria.front(), few - 1);
+    }
+  } else {
+    const Criterion* best = nullptr;
+    size_t best_count = few;
+    for (const Criterion& criterion : query.criteria) {
+      const size_t count = index.EstimateCandidates(criterion, best_count);
+      if (count < best_count) {
+        best = &criterion;
+        best_count = count;
+      }
+    }
+    if (best != nullptr) {
+      candidates.keys = index.Candidates(*best);
+    }
   }
   candidates.size = candidates.keys ? candidates.keys->size() : index.size();
   return candidates;
