@@ -8,5 +8,5 @@ int main(int argc, char** argv) {
       "ZeroMQ XSUB/XPUB proxy: publishers connect to COAPGW_BUS_PUB, subscribers to "
       "COAPGW_BUS_SUB.");
   coapgw::bus::AddBusSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::bus::RunBus);
+  return coapgw::RunService(argc, argv, settings, coapgw::bus::ConfigureBus);
 }

@@ -49,12 +49,15 @@ void AddBusSettings(Settings& settings) {
   settings.Add(hwm);
 }
 
-int RunBus(ServiceContext& ctx) {
+ServiceBody ConfigureBus(const Settings& settings) {
   ProxyOptions options;
-  options.pub_endpoint = EndpointSetting(ctx.settings, kPubEndpointSetting);
-  options.sub_endpoint = EndpointSetting(ctx.settings, kSubEndpointSetting);
-  options.hwm = static_cast<int>(ctx.settings.Int(kHwmSetting));
+  options.pub_endpoint = EndpointSetting(settings, kPubEndpointSetting);
+  options.sub_endpoint = EndpointSetting(settings, kSubEndpointSetting);
+  options.hwm = static_cast<int>(settings.Int(kHwmSetting));
+  return [options](ServiceContext& ctx) { return RunBus(ctx, options); };
+}
 
+int RunBus(ServiceContext& ctx, const ProxyOptions& options) {
   zmq::context_t context(1);
   Proxy proxy(context, options);
   ProxyMetrics metrics(ctx.metrics);
