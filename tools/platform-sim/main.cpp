@@ -9,5 +9,5 @@ int main(int argc, char** argv) {
       "Simulates the SEPL platform-connector WebSocket server (platform-protocol.md) for the "
       "gateway's tests and local runs; web console and control API on the same port.");
   coapgw::platform_sim::AddPlatformSimSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::platform_sim::RunPlatformSim);
+  return coapgw::RunService(argc, argv, settings, coapgw::platform_sim::ConfigurePlatformSim);
 }

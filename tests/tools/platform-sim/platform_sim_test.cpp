@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "coapgw/test/command.hpp"
+#include "coapgw/test/process.hpp"
 #include "coapgw/test/wait.hpp"
 #include "coapgw/ws/platform_protocol.hpp"
 #include "platform_sim_testing.hpp"
@@ -82,6 +84,15 @@ std::string Event(const std::string& uri, const std::string& service, const std:
   return "{\"device_uri\":" + Quoted(uri) + ",\"service_uri\":" + Quoted(service) +
          R"(,"value":[{"name":"metadata","value":null},{"name":"data","value":)" + Quoted(data) +
          "}]}";
+}
+
+TEST(PlatformSimTest, ABadSettingPrintsOnlyItsErrorLineAndExits2) {
+  const std::string binary = coapgw::test::BinaryPath("coapgw-platform-sim");
+  coapgw::test::ExpectBadSetting(binary + " --platform-sim-listen=nowhere",
+                                 "coapgw-platform-sim: COAPGW_PLATFORM_SIM_LISTEN: ");
+  coapgw::test::ExpectBadSetting(binary + " --platform-sim-tls-cert=/nonexistent.pem",
+                                 "coapgw-platform-sim: COAPGW_PLATFORM_SIM_TLS_CERT and "
+                                 "COAPGW_PLATFORM_SIM_TLS_KEY go together");
 }
 
 TEST(PlatformSimTest, HandshakeReplyIsTheServersExactFrame) {

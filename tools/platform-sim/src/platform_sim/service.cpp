@@ -1,6 +1,7 @@
 #include "platform_sim/service.hpp"
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "coapgw/common/log.hpp"
@@ -114,8 +115,14 @@ Model ModelFromSettings(const Settings& settings) {
   return Model(options);
 }
 
-int RunPlatformSim(ServiceContext& ctx) {
-  Simulator simulator(SimOptionsFromSettings(ctx.settings), ModelFromSettings(ctx.settings));
+ServiceBody ConfigurePlatformSim(const Settings& settings) {
+  auto options = std::make_shared<const SimOptions>(SimOptionsFromSettings(settings));
+  auto model = std::make_shared<const Model>(ModelFromSettings(settings));
+  return [options, model](ServiceContext& ctx) { return RunPlatformSim(ctx, *options, *model); };
+}
+
+int RunPlatformSim(ServiceContext& ctx, const SimOptions& options, const Model& model) {
+  Simulator simulator(options, model);
   const std::string scheme = simulator.secure() ? "wss" : "ws";
   const std::string host = ctx.settings.String("COAPGW_PLATFORM_SIM_LISTEN");
   ctx.health.SetReady();

@@ -15,8 +15,12 @@ void AddPlatformSimSettings(Settings& settings);
 SimOptions SimOptionsFromSettings(const Settings& settings);
 Model ModelFromSettings(const Settings& settings);
 
+/// SimOptions and the Model from the settings (SettingsError: RunService prints it and exits 2
+/// before anything starts) and the body that serves them (RunPlatformSim).
+ServiceBody ConfigurePlatformSim(const Settings& settings);
+
 /// Serves until SIGTERM/SIGINT, then closes every session ("connector shutdown") and returns 0.
 /// Logs "listening" with the bound port once ready.
-int RunPlatformSim(ServiceContext& ctx);
+int RunPlatformSim(ServiceContext& ctx, const SimOptions& options, const Model& model);
 
 }  // namespace coapgw::platform_sim
