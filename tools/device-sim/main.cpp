@@ -9,5 +9,5 @@ int main(int argc, char** argv) {
   coapgw::Settings settings("coapgw-device-sim",
                             "Simulated CoAP devices for the local stack, tests and benchmarks.");
   coapgw::device_sim::AddSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::device_sim::RunDeviceSim);
+  return coapgw::RunService(argc, argv, settings, coapgw::device_sim::ConfigureDeviceSim);
 }

@@ -109,11 +109,9 @@ TEST_F(DeviceSimProcessTest, HelpListsEverySettingAndABadOneExitsTwo) {
         "COAPGW_LOG_LEVEL", "COAPGW_HTTP_LISTEN"}) {
     EXPECT_NE(help.text.find(setting), std::string::npos) << setting << " in\n" << help.text;
   }
-  coapgw::test::Process bad({coapgw::test::BinaryPath("coapgw-device-sim")},
-                            {{"COAPGW_DEVICE_SIM_REGISTRATION", "sometimes"}});
-  EXPECT_EQ(bad.Wait(kStopTimeout), 2);
-  EXPECT_NE(bad.Stderr().find("COAPGW_DEVICE_SIM_REGISTRATION: 'sometimes'"), std::string::npos)
-      << bad.Stderr();
+  coapgw::test::ExpectBadSetting(
+      "COAPGW_DEVICE_SIM_REGISTRATION=sometimes " + coapgw::test::BinaryPath("coapgw-device-sim"),
+      "coapgw-device-sim: COAPGW_DEVICE_SIM_REGISTRATION: 'sometimes'");
 }
 
 TEST_F(DeviceSimProcessTest, EveryDeviceRegistersFromItsOwnAddress) {

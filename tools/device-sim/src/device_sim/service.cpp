@@ -15,8 +15,12 @@ constexpr Millis kDeregisterDeadline{3000};
 
 }  // namespace
 
-int RunDeviceSim(ServiceContext& context) {
-  const SimOptions options = OptionsFromSettings(context.settings);
+ServiceBody ConfigureDeviceSim(const Settings& settings) {
+  auto options = std::make_shared<const SimOptions>(OptionsFromSettings(settings));
+  return [options](ServiceContext& context) { return RunDeviceSim(context, *options); };
+}
+
+int RunDeviceSim(ServiceContext& context, const SimOptions& options) {
   Simulator simulator(options, context.metrics, context.health);
   ControlApi api(simulator);
   std::unique_ptr<HttpServer> control;
