@@ -273,6 +273,12 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     Request request;
     request.method = static_cast<Method>(coap_pdu_get_code(pdu));
     request.options = ReadOptions(pdu);
+    const auto count = [&request](uint16_t number) {
+      return std::count_if(request.options.begin(), request.options.end(),
+                           [number](const Option& option) { return option.number == number; });
+    };
+    request.path.reserve(static_cast<size_t>(count(option::kUriPath)));
+    request.query.reserve(static_cast<size_t>(count(option::kUriQuery)));
     for (const auto& option : request.options) {
       switch (option.number) {
         case option::kUriPath:
