@@ -10,6 +10,7 @@
 
 #include "coapgw/linkformat/link_format.hpp"
 #include "rd/index.hpp"
+#include "rd/link_writer.hpp"
 #include "rd_lookup_testing.hpp"
 
 namespace coapgw::rd {
@@ -539,6 +540,24 @@ TEST(LookupTest, NothingRegisteredGivesEmptyPayloads) {
   EXPECT_EQ(LookupResources(index, Query({"rt=x"})).payload, "");
   EXPECT_EQ(LookupEndpoints(index, Query({})).payload, "");
   EXPECT_EQ(LookupGroups(index, Query({})).payload, "");
+}
+
+// ---- link_writer
+// ---------------------------------------------------------------------------
+
+TEST(LinkWriterTest, QuotesAndEscapesWhatIsNotAToken) {
+  std::string out;
+  AppendQuotedParameter("base", SplitString{"coap://[2001:db8::1]", ":5683"}, &out);
+  EXPECT_EQ(out, ";base=\"coap://[2001:db8::1]:5683\"");
+  out.clear();
+  AppendQuotedParameter("title", SplitString{"a \"b\\c\x01", "\"\x7f"}, &out);
+  EXPECT_EQ(out, ";title=\"a \\\"b\\\\c\\\x01\\\"\\\x7f\"");
+  out.clear();
+  AppendParameter("rt", std::string_view("temperature-c"), &out);
+  AppendParameter("if", std::string_view("a b"), &out);
+  AppendParameter("obs", std::nullopt, &out);
+  AppendParameter("anchor", std::string_view("/x"), &out);
+  EXPECT_EQ(out, ";rt=temperature-c;if=\"a b\";obs;anchor=\"/x\"");
 }
 
 // ---- LookupQuery::Parse

@@ -31,13 +31,18 @@ bool IsNamed(std::string_view name, std::string_view lower) {
          });
 }
 
+// Appends the runs between escapes whole: values seldom need any.
 void AppendEscaped(std::string_view text, std::string* out) {
-  for (const char c : text) {
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out->append(text.substr(run, i - run));
       out->push_back('\\');
+      run = i;
     }
-    out->push_back(c);
   }
+  out->append(text.substr(run));
 }
 
 }  // namespace
