@@ -28,16 +28,18 @@ inline std::optional<bus::Message> ReceiveOn(bus::Subscriber& subscriber, std::s
   }
 }
 
-/// Publishes probes on `probe_topic` until `subscriber` (subscribed to it) receives one: from then
-/// on the publisher holds the subscriber's subscriptions, so nothing is lost to the slow joiner.
-/// False after `timeout`.
+/// Publishes probes on `probe_topic` until `subscriber` (subscribed to it) receives one of this
+/// publisher's: from then on the publisher holds the subscriber's subscriptions, so nothing is
+/// lost to the slow joiner. A probe of another publisher (one left over from an earlier route)
+/// proves nothing about this one and is skipped. False after `timeout`.
 inline bool WaitForRoute(bus::Publisher& publisher, bus::Subscriber& subscriber,
                          std::string_view probe_topic,
                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     (void)publisher.Publish(probe_topic, "{}");
-    if (ReceiveOn(subscriber, probe_topic, std::chrono::milliseconds(10))) {
+    const auto probe = ReceiveOn(subscriber, probe_topic, std::chrono::milliseconds(10));
+    if (probe && probe->publisher == publisher.id()) {
       return true;
     }
   }
