@@ -6,5 +6,5 @@
 int main(int argc, char** argv) {
   coapgw::Settings settings("coapgw-rd", "CoRE Resource Directory (RFC 9176) of the gateway.");
   coapgw::rd::AddSettings(settings);
-  return coapgw::RunService(argc, argv, settings, coapgw::rd::RunRd);
+  return coapgw::RunService(argc, argv, settings, coapgw::rd::ConfigureRd);
 }

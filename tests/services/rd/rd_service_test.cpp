@@ -161,6 +161,7 @@ TEST_F(RdServiceTest, ABadSettingExitsWithCodeTwoAndOneLineNamingItBeforeStartin
     const size_t first = text.find(name);
     EXPECT_NE(first, std::string::npos) << text;
     EXPECT_EQ(text.find(name, first + 1), std::string::npos) << "more than one line:\n" << text;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << name << ": not one line:\n" << text;
     EXPECT_THAT(text, Not(HasSubstr(" ERROR "))) << name;
     EXPECT_THAT(text, Not(HasSubstr("rd-store"))) << name << ": checked only after connecting";
   }

@@ -216,27 +216,55 @@ void AddSettings(Settings& settings) {
                 "true", SettingKind::kBool});
 }
 
-int RunRd(ServiceContext& service) {
-  const Settings& settings = service.settings;
-  DirectoryOptions directory_options;
-  directory_options.policy = ParsePolicy(settings.String("COAPGW_RD_POLICY"));
-  directory_options.default_lifetime_s = settings.Int("COAPGW_RD_DEFAULT_LIFETIME");
-  directory_options.default_sector = settings.String("COAPGW_RD_DEFAULT_SECTOR");
-  CoapInterfaceOptions coap_options;
-  coap_options.max_payload_bytes = static_cast<size_t>(settings.Int("COAPGW_RD_MAX_PAYLOAD"));
-  coap_options.simple_registration = settings.Bool("COAPGW_RD_SIMPLE_REGISTRATION");
-  discovery::DiscoveryOptions discovery_options = discovery::OptionsFromSettings(
-      settings, directory_options.default_sector, coap_options.max_payload_bytes);
+namespace {
+
+// Everything the RD reads from its settings, checked before anything starts.
+struct RdConfig {
+  DirectoryOptions directory;
+  CoapInterfaceOptions coap;
+  discovery::DiscoveryOptions discovery;
+  std::vector<HostPort> listen;
+  discovery::DnsSdOptions dnssd;
+  std::string bus_pub;
+  std::string bus_sub;
+  std::string database_url;
+  bool multicast = false;
+  std::string multicast_interface;
+};
+
+RdConfig LoadConfig(const Settings& settings) {
+  RdConfig config;
+  config.directory.policy = ParsePolicy(settings.String("COAPGW_RD_POLICY"));
+  config.directory.default_lifetime_s = settings.Int("COAPGW_RD_DEFAULT_LIFETIME");
+  config.directory.default_sector = settings.String("COAPGW_RD_DEFAULT_SECTOR");
+  config.coap.max_payload_bytes = static_cast<size_t>(settings.Int("COAPGW_RD_MAX_PAYLOAD"));
+  config.coap.simple_registration = settings.Bool("COAPGW_RD_SIMPLE_REGISTRATION");
+  config.discovery = discovery::OptionsFromSettings(settings, config.directory.default_sector,
+                                                    config.coap.max_payload_bytes);
+  config.listen = ParseListen(settings.String("COAPGW_RD_LISTEN"));
+  config.dnssd = discovery::DnsSdOptionsFromSettings(
+      settings, config.listen.empty() ? uint16_t{5683} : config.listen.front().port,
+      config.discovery.lifetime_s);
+  config.bus_pub = bus::EndpointSetting(settings, bus::kPubEndpointSetting);
+  config.bus_sub = bus::EndpointSetting(settings, bus::kSubEndpointSetting);
+  config.database_url = settings.String("COAPGW_DATABASE_URL");
+  config.multicast = settings.Bool("COAPGW_RD_MULTICAST");
+  config.multicast_interface = settings.String("COAPGW_RD_MULTICAST_INTERFACE");
+  return config;
+}
+
+int RunRd(ServiceContext& service, const RdConfig& config) {
+  const DirectoryOptions& directory_options = config.directory;
+  const CoapInterfaceOptions& coap_options = config.coap;
+  discovery::DiscoveryOptions discovery_options = config.discovery;
   discovery_options.metrics = &service.metrics;
-  const std::vector<HostPort> listen = ParseListen(settings.String("COAPGW_RD_LISTEN"));
-  const discovery::DnsSdOptions dnssd_options = discovery::DnsSdOptionsFromSettings(
-      settings, listen.empty() ? uint16_t{5683} : listen.front().port,
-      discovery_options.lifetime_s);
-  const std::string bus_pub = bus::EndpointSetting(settings, bus::kPubEndpointSetting);
-  const std::string bus_sub = bus::EndpointSetting(settings, bus::kSubEndpointSetting);
+  const std::vector<HostPort>& listen = config.listen;
+  const discovery::DnsSdOptions& dnssd_options = config.dnssd;
+  const std::string& bus_pub = config.bus_pub;
+  const std::string& bus_sub = config.bus_sub;
 
   service.health.SetNotReady("loading registrations");
-  auto store_owner = std::make_unique<PgStore>(settings.String("COAPGW_DATABASE_URL"));
+  auto store_owner = std::make_unique<PgStore>(config.database_url);
   PgStore& store = *store_owner;
   // Without its state the RD cannot answer anything correctly: wait for the database.
   StoredState stored;
@@ -326,10 +354,9 @@ int RunRd(ServiceContext& service) {
         }
         log::Info("rd", "listening", {{"address", bound->ToString()}, {"transport", "udp"}});
       }
-      if (settings.Bool("COAPGW_RD_MULTICAST")) {
+      if (config.multicast) {
         for (const char* group : {"224.0.1.187", "ff02::fd", "ff05::fd"}) {
-          const Status joined =
-              state.server->JoinMulticast(group, settings.String("COAPGW_RD_MULTICAST_INTERFACE"));
+          const Status joined = state.server->JoinMulticast(group, config.multicast_interface);
           if (joined.ok()) {
             log::Info("rd", "joined multicast group", {{"group", group}});
           } else {
@@ -390,6 +417,13 @@ int RunRd(ServiceContext& service) {
   liveness_thread.join();
   tear_down();
   return 0;
+}
+
+}  // namespace
+
+ServiceBody ConfigureRd(const Settings& settings) {
+  auto config = std::make_shared<const RdConfig>(LoadConfig(settings));
+  return [config](ServiceContext& service) { return RunRd(service, *config); };
 }
 
 }  // namespace coapgw::rd

@@ -10,7 +10,8 @@ namespace coapgw::rd {
 /// Declares every setting of coapgw-rd.
 void AddSettings(Settings& settings);
 
-/// Runs the RD until SIGTERM/SIGINT; returns the exit code.
-int RunRd(ServiceContext& context);
+/// Checks the RD's settings (SettingsError names a bad one) and returns the body that runs the RD
+/// until SIGTERM/SIGINT.
+ServiceBody ConfigureRd(const Settings& settings);
 
 }  // namespace coapgw::rd
