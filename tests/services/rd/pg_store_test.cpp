@@ -170,9 +170,13 @@ class PgStoreTest : public ::testing::Test {
 
   // Terminates the writer's session on the server; returns how many sessions were terminated.
   int TerminateWriter() {
-    return std::stoi(db_->Admin(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
-        db_->name() + "' AND application_name = '" + kApplicationName + "'"));
+    const std::string writer = " FROM pg_stat_activity WHERE datname = '" + db_->name() +
+                               "' AND application_name = '" + kApplicationName + "'";
+    // A connection Load() has just closed can still be listed while its backend exits: wait
+    // until the writer's is the only one.
+    EXPECT_TRUE(WaitUntil([&] { return db_->Admin("SELECT count(*)" + writer) == "1"; }, kWait))
+        << db_->Admin("SELECT count(*)" + writer) << " connections";
+    return std::stoi(db_->Admin("SELECT count(pg_terminate_backend(pid))" + writer));
   }
 
   void AllowConnections(bool allow) {
