@@ -210,12 +210,55 @@ uint16_t StableUdpPort() {
   return StablePort(SOCK_DGRAM);
 }
 
+uint16_t LoggedPort(const std::string& log, const std::string& prefix) {
+  const size_t at = log.find(prefix);
+  if (at == std::string::npos) {
+    return 0;
+  }
+  const unsigned long port = std::strtoul(log.c_str() + at + prefix.size(), nullptr, 10);
+  return port <= 65535 ? static_cast<uint16_t>(port) : 0;
+}
+
+BusProcess StartBus(std::chrono::milliseconds timeout, std::map<std::string, std::string> env) {
+  const std::string any = "tcp://127.0.0.1:*";
+  env["COAPGW_BUS_PUB"] = any;
+  env["COAPGW_BUS_SUB"] = any;
+  BusProcess bus;
+  bus.process = std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-bus")}, env);
+  if (bus.process->WaitForStderr("forwarding", timeout)) {
+    const std::string log = bus.process->Stderr();
+    const uint16_t pub = LoggedPort(log, "forwarding pub=tcp://127.0.0.1:");
+    const uint16_t sub = LoggedPort(log, " sub=tcp://127.0.0.1:");
+    if (pub != 0 && sub != 0) {
+      bus.pub = "tcp://127.0.0.1:" + std::to_string(pub);
+      bus.sub = "tcp://127.0.0.1:" + std::to_string(sub);
+    }
+  }
+  return bus;
+}
+
 bool WaitReady(Process& process, uint16_t http_port, std::chrono::milliseconds timeout) {
   return WaitUntil(
       [&] {
         return process.running() && HttpGet(http_port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
       },
       timeout);
+}
+
+uint16_t WaitReady(Process& process, std::chrono::milliseconds timeout) {
+  uint16_t port = 0;
+  const bool ready = WaitUntil(
+      [&] {
+        if (!process.running()) {
+          return false;
+        }
+        if (port == 0) {
+          port = LoggedPort(process.Stderr(), kHttpListening);
+        }
+        return port != 0 && HttpGet(port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
+      },
+      timeout);
+  return ready ? port : 0;
 }
 
 }  // namespace coapgw::test

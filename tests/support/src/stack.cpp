@@ -254,12 +254,10 @@ bool Stack::Ready(Part part) {
   }
   uint16_t& port = http_ports_.at(part);
   if (port == 0) {
-    const std::string listening = "http: listening address=127.0.0.1:";
-    const size_t at = log.find(listening);
-    if (at == std::string::npos) {
+    port = LoggedPort(log, kHttpListening);
+    if (port == 0) {
       return false;
     }
-    port = static_cast<uint16_t>(std::strtoul(log.c_str() + at + listening.size(), nullptr, 10));
     if (part == Part::kDeviceSim) {
       device_control_port_ = port;
     }

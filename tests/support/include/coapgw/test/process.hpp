@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,11 +50,35 @@ class Process {
   std::string stderr_path_;
 };
 
-/// A free loopback port (bound and released; the usual small race is acceptable in tests).
+/// The prefix of the line in which a service's HTTP server names the loopback port it bound.
+inline constexpr char kHttpListening[] = "http: listening address=127.0.0.1:";
+
+/// The port in the first "`prefix`<port>" of `log`, 0 while there is none. A process given port 0
+/// names the port it bound in its own log, and only that line proves the port is its: a port picked
+/// in advance may go to another test's process first, which then answers on it.
+uint16_t LoggedPort(const std::string& log, const std::string& prefix);
+
 /// Waits until `process` runs and its operations endpoint on 127.0.0.1:`http_port` answers
 /// GET /readyz with 200; false when it exited or `timeout` passed first.
 bool WaitReady(Process& process, uint16_t http_port, std::chrono::milliseconds timeout);
 
+/// Waits until `process` (started with COAPGW_HTTP_LISTEN=127.0.0.1:0) logs its HTTP port and
+/// answers GET /readyz with 200 there: that port, or 0 when it exited or `timeout` passed first.
+uint16_t WaitReady(Process& process, std::chrono::milliseconds timeout);
+
+/// A coapgw-bus process and the endpoints it bound.
+struct BusProcess {
+  std::unique_ptr<Process> process;
+  std::string pub;  // "tcp://127.0.0.1:<port>"; empty when the bus did not get there
+  std::string sub;
+};
+
+/// Starts coapgw-bus on loopback ports it picks itself (tcp://127.0.0.1:*) with `env` added, and
+/// waits up to `timeout` for its "forwarding" line, which names them.
+BusProcess StartBus(std::chrono::milliseconds timeout, std::map<std::string, std::string> env = {});
+
+/// A free loopback port (bound and released): only for a socket of the test itself or a port
+/// nothing binds, since another process may take it before a child binds it.
 uint16_t FreeTcpPort();
 uint16_t FreeUdpPort();
 
