@@ -16,9 +16,8 @@ constexpr milliseconds kStartTimeout{10'000};
 constexpr milliseconds kStopTimeout{5000};
 constexpr char kProbeSector[] = "bus-probe";
 
-std::string TcpEndpoint() {
-  return "tcp://127.0.0.1:" + std::to_string(coapgw::test::FreeTcpPort());
-}
+// The bus endpoints until the bus has bound its own.
+constexpr char kAnyLoopbackTcp[] = "tcp://127.0.0.1:*";
 
 // The probe's events carry d=bus-probe; everything else is the test's.
 bool IsProbe(const bus::Message& message) {
@@ -80,9 +79,8 @@ std::string LocationOf(const coap::ClientResponse& response) {
 
 RdHarness::RdHarness()
     : coap_port_(coapgw::test::StableUdpPort()),
-      http_port_(coapgw::test::StableTcpPort()),
-      bus_pub_(TcpEndpoint()),
-      bus_sub_(TcpEndpoint()) {}
+      bus_pub_(kAnyLoopbackTcp),
+      bus_sub_(kAnyLoopbackTcp) {}
 
 RdHarness::~RdHarness() = default;
 
@@ -91,7 +89,7 @@ std::map<std::string, std::string> RdHarness::Env() const {
           {"COAPGW_RD_LISTEN", "127.0.0.1:" + std::to_string(coap_port_)},
           {"COAPGW_BUS_PUB", bus_pub_},
           {"COAPGW_BUS_SUB", bus_sub_},
-          {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(http_port_)},
+          {"COAPGW_HTTP_LISTEN", "127.0.0.1:0"},
           {"COAPGW_LOG_LEVEL", "debug"}};
 }
 
@@ -111,15 +109,25 @@ bool RdHarness::StartRd(const std::map<std::string, std::string>& extra, std::st
   for (const auto& [name, value] : extra) {
     env[name] = value;
   }
+  http_port_ = 0;
   rd_ = std::make_unique<coapgw::test::Process>(
       std::vector<std::string>{coapgw::test::BinaryPath("coapgw-rd")}, env);
-  if (!rd_->WaitForStderr("INFO rd: ready", kStartTimeout)) {
+  if (rd_->WaitForStderr("INFO rd: ready", kStartTimeout)) {
+    http_port_ = coapgw::test::LoggedPort(rd_->Stderr(), coapgw::test::kHttpListening);
+  }
+  if (http_port_ == 0) {
     if (error != nullptr) {
+      const std::string log = rd_->Stderr();
       const bool running = rd_->running();
-      *error = "coapgw-rd (pid " + std::to_string(rd_->pid()) + ") not ready within 10 s, " +
-               (running ? "still running"
-                        : "exited " + std::to_string(rd_->Wait(kStopTimeout).value_or(-1))) +
-               "; stderr:\n" + rd_->Stderr();
+      *error = "coapgw-rd (pid " + std::to_string(rd_->pid()) + ") " +
+               (running ? "not ready within 10 s"
+                        : "exited with " + std::to_string(rd_->Wait(kStopTimeout).value_or(-1)) +
+                              " before it was ready") +
+               (log.find("in use by another process") != std::string::npos
+                    ? "; its CoAP port " + std::to_string(coap_port_) +
+                          " (kept across restarts) was taken by another process"
+                    : std::string()) +
+               "; stderr:\n" + log;
     }
     return false;
   }
@@ -138,13 +146,13 @@ std::string RdHarness::RdLog() const {
 }
 
 bool RdHarness::StartBus() {
-  bus_ = std::make_unique<coapgw::test::Process>(
-      std::vector<std::string>{coapgw::test::BinaryPath("coapgw-bus")},
-      std::map<std::string, std::string>{{"COAPGW_BUS_PUB", bus_pub_},
-                                         {"COAPGW_BUS_SUB", bus_sub_}});
-  if (!bus_->WaitForStderr("forwarding", kStartTimeout)) {
+  auto bus = coapgw::test::StartBus(kStartTimeout);
+  bus_ = std::move(bus.process);
+  if (bus.pub.empty()) {
     return false;
   }
+  bus_pub_ = bus.pub;
+  bus_sub_ = bus.sub;
   subscriber_ = std::make_unique<bus::Subscriber>(
       zmq_context_, bus_sub_, std::vector<std::string>{"rd.device.", "test.probe"});
   publisher_ = std::make_unique<bus::Publisher>(zmq_context_, bus_pub_, "test");

@@ -57,8 +57,9 @@ std::string LocationOf(const coap::ClientResponse& response);
 
 class RdHarness {
  public:
-  /// Creates the database and picks free loopback ports (below the ephemeral range, so that they
-  /// stay free across a restart of the RD); starts nothing.
+  /// Creates the database and picks the RD's CoAP port (below the ephemeral range, so that it stays
+  /// free across a restart of the RD); starts nothing. The bus and the RD's HTTP server bind their
+  /// ports themselves, read back from their logs.
   RdHarness();
   ~RdHarness();
   RdHarness(const RdHarness&) = delete;
@@ -66,9 +67,11 @@ class RdHarness {
 
   const TestDatabase& database() const { return database_; }
   uint16_t coap_port() const { return coap_port_; }
+  /// The running RD's HTTP port (0 before StartRd, a new one at each start).
   uint16_t http_port() const { return http_port_; }
 
-  /// The RD's environment: database, listen address, bus endpoints, HTTP endpoint.
+  /// The RD's environment: database, listen address, bus endpoints (wildcards before StartBus),
+  /// HTTP on port 0.
   std::map<std::string, std::string> Env() const;
   /// Starts coapgw-rd with Env() overridden by `extra` (and coapgw-bus first, unless running) and
   /// waits until it is ready; returns false (stderr in `error`) when it did not get there in 10 s.
@@ -108,7 +111,7 @@ class RdHarness {
  private:
   TestDatabase database_;
   uint16_t coap_port_;
-  uint16_t http_port_;
+  uint16_t http_port_ = 0;
   std::string bus_pub_;
   std::string bus_sub_;
   std::unique_ptr<coapgw::test::Process> bus_;
