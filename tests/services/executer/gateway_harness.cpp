@@ -32,8 +32,7 @@ GatewayHarness::GatewayHarness()
         StackOptions options;
         options.log_level = "debug";
         return options;
-      }()),
-      service_http_port_(FreeTcpPort()) {}
+      }()) {}
 
 GatewayHarness::~GatewayHarness() {
   // The service first; stack_ then stops the RD and the bus, so that nothing waits on what is
@@ -97,7 +96,7 @@ std::map<std::string, std::string> GatewayHarness::ServiceEnv() const {
   return {{"COAPGW_BUS_PUB", stack_.bus_pub()},
           {"COAPGW_BUS_SUB", stack_.bus_sub()},
           {"COAPGW_RD_URI", stack_.rd_uri()},
-          {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(service_http_port_)},
+          {"COAPGW_HTTP_LISTEN", "127.0.0.1:0"},
           {"COAPGW_LOG_LEVEL", "debug"}};
 }
 
@@ -110,6 +109,11 @@ Process* GatewayHarness::StartService(const std::string& binary, const std::stri
   service_ = std::make_unique<Process>(std::vector<std::string>{BinaryPath(binary)}, env);
   if (!service_->WaitForStderr("INFO " + component + ": ready", kStartTimeout)) {
     ADD_FAILURE() << binary << " did not get ready:\n" << Logs();
+    return nullptr;
+  }
+  service_http_port_ = LoggedPort(service_->Stderr(), kHttpListening);
+  if (service_http_port_ == 0) {
+    ADD_FAILURE() << binary << " did not log its HTTP port:\n" << Logs();
     return nullptr;
   }
   return service_.get();

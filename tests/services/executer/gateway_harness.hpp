@@ -34,7 +34,7 @@ using std::chrono::milliseconds;
 
 class GatewayHarness {
  public:
-  /// Creates the database and picks ports; starts nothing.
+  /// Creates the database and picks the RD's and the bus's ports; starts nothing.
   GatewayHarness();
   ~GatewayHarness();
   GatewayHarness(const GatewayHarness&) = delete;
@@ -45,15 +45,16 @@ class GatewayHarness {
   /// that did not happen within 10 s (20 s for each process to get ready).
   bool Start(std::string* error);
 
-  /// The settings a service needs to join this gateway (bus, RD, debug logs, an HTTP port).
+  /// The settings a service needs to join this gateway (bus, RD, debug logs, HTTP on port 0).
   std::map<std::string, std::string> ServiceEnv() const;
   /// Starts `binary` (e.g. "coapgw-executer") with ServiceEnv() overridden by `extra` and waits
-  /// until it logs "<component>: ready" (10 s). nullptr, with a test failure, otherwise.
+  /// until it logs "<component>: ready" (10 s) and the HTTP port it bound. nullptr, with a test
+  /// failure, otherwise.
   Process* StartService(const std::string& binary, const std::string& component,
                         const std::map<std::string, std::string>& extra = {});
   /// The service started last (nullptr before).
   Process* service() { return service_.get(); }
-  /// Its HTTP port (/healthz, /readyz, /metrics).
+  /// Its HTTP port (/healthz, /readyz, /metrics), read from its log; 0 before StartService.
   uint16_t service_http_port() const { return service_http_port_; }
 
   /// Registers endpoint `ep` with base `base` and returns the device id the RD gave it; "" (and a
@@ -85,7 +86,7 @@ class GatewayHarness {
                                            std::optional<uint16_t> content_format);
 
   Stack stack_;  // its bus and RD only; stops them last
-  uint16_t service_http_port_;
+  uint16_t service_http_port_ = 0;
   std::unique_ptr<Process> service_;
   zmq::context_t zmq_context_;
   std::unique_ptr<bus::Subscriber> subscriber_;
