@@ -14,7 +14,6 @@ namespace coapgw::observer::test {
 namespace {
 
 using coapgw::test::BinaryPath;
-using coapgw::test::FreeTcpPort;
 using coapgw::test::Process;
 using coapgw::test::Stack;
 using coapgw::test::WaitReady;
@@ -209,22 +208,18 @@ bool ObserverStack::Start(std::string* error) {
 int ObserverStack::StartObserver(const std::map<std::string, std::string>& extra,
                                  std::string* error) {
   Observer observer;
-  observer.http_port = FreeTcpPort();
   std::map<std::string, std::string> env = {
-      {"COAPGW_BUS_PUB", stack_.bus_pub()},
-      {"COAPGW_BUS_SUB", stack_.bus_sub()},
-      {"COAPGW_RD_URI", stack_.rd_uri()},
-      {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(observer.http_port)},
-      {"COAPGW_POLL_INTERVAL", "500ms"},
-      {"COAPGW_OBSERVER_HEARTBEAT_INTERVAL", "200ms"},
-      {"COAPGW_OBSERVER_RETRY_MIN", "200ms"},
-      {"COAPGW_OBSERVER_MAX_AGE_GRACE", "500ms"}};
+      {"COAPGW_BUS_PUB", stack_.bus_pub()},   {"COAPGW_BUS_SUB", stack_.bus_sub()},
+      {"COAPGW_RD_URI", stack_.rd_uri()},     {"COAPGW_HTTP_LISTEN", "127.0.0.1:0"},
+      {"COAPGW_POLL_INTERVAL", "500ms"},      {"COAPGW_OBSERVER_HEARTBEAT_INTERVAL", "200ms"},
+      {"COAPGW_OBSERVER_RETRY_MIN", "200ms"}, {"COAPGW_OBSERVER_MAX_AGE_GRACE", "500ms"}};
   for (const auto& [name, value] : extra) {
     env[name] = value;
   }
   observer.process =
       std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-observer")}, env);
-  const bool ready = WaitReady(*observer.process, observer.http_port, kStartTimeout);
+  observer.http_port = WaitReady(*observer.process, kStartTimeout);
+  const bool ready = observer.http_port != 0;
   observers_.push_back(std::move(observer));
   if (!ready) {
     if (error != nullptr) {
