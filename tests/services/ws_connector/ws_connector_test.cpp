@@ -37,8 +37,8 @@ namespace coapgw::ws_connector::test {
 namespace {
 
 using coapgw::test::BinaryPath;
-using coapgw::test::FreeTcpPort;
 using coapgw::test::HttpGet;
+using coapgw::test::LoggedPort;
 using coapgw::test::Process;
 using coapgw::test::Stack;
 using coapgw::test::WaitReady;
@@ -107,18 +107,12 @@ class WsConnectorTest : public ::testing::Test {
   // Starts coapgw-ws-connector; with `wait_ready` waits until /readyz says 200.
   void StartConnector(const std::map<std::string, std::string>& extra = {},
                       bool wait_ready = true) {
-    connector_http_ = FreeTcpPort();
     std::map<std::string, std::string> env = {
-        {"COAPGW_PLATFORM_URL", platform_.url()},
-        {"COAPGW_PLATFORM_USER", "user"},
-        {"COAPGW_PLATFORM_PASSWORD", "secret"},
-        {"COAPGW_DATABASE_URL", database_.url()},
-        {"COAPGW_BUS_PUB", stack_.bus_pub()},
-        {"COAPGW_BUS_SUB", stack_.bus_sub()},
-        {"COAPGW_RD_URI", stack_.rd_uri()},
-        {"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(connector_http_)},
-        {"COAPGW_WS_RECONNECT_MIN", "50ms"},
-        {"COAPGW_WS_RECONNECT_MAX", "200ms"},
+        {"COAPGW_PLATFORM_URL", platform_.url()}, {"COAPGW_PLATFORM_USER", "user"},
+        {"COAPGW_PLATFORM_PASSWORD", "secret"},   {"COAPGW_DATABASE_URL", database_.url()},
+        {"COAPGW_BUS_PUB", stack_.bus_pub()},     {"COAPGW_BUS_SUB", stack_.bus_sub()},
+        {"COAPGW_RD_URI", stack_.rd_uri()},       {"COAPGW_HTTP_LISTEN", "127.0.0.1:0"},
+        {"COAPGW_WS_RECONNECT_MIN", "50ms"},      {"COAPGW_WS_RECONNECT_MAX", "200ms"},
         {"COAPGW_WS_REQUEST_TIMEOUT", "2s"}};
     for (const auto& [name, value] : extra) {
       env[name] = value;
@@ -126,7 +120,16 @@ class WsConnectorTest : public ::testing::Test {
     connector_ =
         std::make_unique<Process>(std::vector<std::string>{BinaryPath("coapgw-ws-connector")}, env);
     if (wait_ready) {
-      ASSERT_TRUE(WaitReady(*connector_, connector_http_, kWait)) << Logs();
+      connector_http_ = WaitReady(*connector_, kWait);
+      ASSERT_NE(connector_http_, 0) << Logs();
+    } else {
+      ASSERT_TRUE(WaitUntil(
+          [&] {
+            connector_http_ = LoggedPort(connector_->Stderr(), coapgw::test::kHttpListening);
+            return connector_http_ != 0;
+          },
+          kWait))
+          << Logs();
     }
   }
 
@@ -271,7 +274,7 @@ TEST_F(WsConnectorTest, ReconnectsWithoutASyncWhenThePlatformKeptTheHash) {
   platform_.SetAccepting(false);
   ASSERT_TRUE(WaitUntil([&] { return NotReady(); }, kWait));
   platform_.SetAccepting(true);
-  ASSERT_TRUE(WaitReady(*connector_, connector_http_, kWait)) << Logs();
+  ASSERT_EQ(WaitReady(*connector_, kWait), connector_http_) << Logs();
   EXPECT_EQ(platform_.Requests("clear").size(), clears);
   EXPECT_GE(platform_.CredentialGids().size(), 2U);
 }
@@ -307,7 +310,7 @@ TEST_F(WsConnectorTest, ARequestWithoutReplyClosesAndTheNextConnectionResyncs) {
   const std::string uri = (*PutFor("node-7"))["uri"].GetString();
   ASSERT_TRUE(WaitUntil([&] { return platform_.CommittedDevices(gid).count(uri) == 1; }, kWait))
       << Logs();
-  EXPECT_TRUE(WaitReady(*connector_, connector_http_, kWait));
+  EXPECT_EQ(WaitReady(*connector_, kWait), connector_http_);
   EXPECT_NE(connector_->Stderr().find("no reply within"), std::string::npos);
 }
 
