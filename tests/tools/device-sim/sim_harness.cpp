@@ -12,10 +12,6 @@ namespace {
 constexpr milliseconds kStartTimeout{10'000};
 constexpr milliseconds kStopTimeout{5000};
 
-std::string TcpEndpoint() {
-  return "tcp://127.0.0.1:" + std::to_string(coapgw::test::FreeTcpPort());
-}
-
 // The body of an HTTP response ("" when there is none).
 std::string BodyOf(const std::string& response) {
   const size_t at = response.find("\r\n\r\n");
@@ -24,8 +20,7 @@ std::string BodyOf(const std::string& response) {
 
 }  // namespace
 
-RdStack::RdStack()
-    : rd_port_(coapgw::test::FreeUdpPort()), bus_pub_(TcpEndpoint()), bus_sub_(TcpEndpoint()) {}
+RdStack::RdStack() = default;
 
 RdStack::~RdStack() {
   if (rd_) {
@@ -37,22 +32,23 @@ RdStack::~RdStack() {
 }
 
 bool RdStack::Start(std::string* error) {
-  bus_ = std::make_unique<coapgw::test::Process>(
-      std::vector<std::string>{coapgw::test::BinaryPath("coapgw-bus")},
-      std::map<std::string, std::string>{{"COAPGW_BUS_PUB", bus_pub_},
-                                         {"COAPGW_BUS_SUB", bus_sub_}});
-  if (!bus_->WaitForStderr("forwarding", kStartTimeout)) {
+  auto bus = coapgw::test::StartBus(kStartTimeout);
+  bus_ = std::move(bus.process);
+  if (bus.pub.empty()) {
     *error = "coapgw-bus did not start:\n" + bus_->Stderr();
     return false;
   }
+  // The RD binds its CoAP port itself and names it in its log.
   rd_ = std::make_unique<coapgw::test::Process>(
       std::vector<std::string>{coapgw::test::BinaryPath("coapgw-rd")},
-      std::map<std::string, std::string>{
-          {"COAPGW_DATABASE_URL", database_.url()},
-          {"COAPGW_RD_LISTEN", "127.0.0.1:" + std::to_string(rd_port_)},
-          {"COAPGW_BUS_PUB", bus_pub_},
-          {"COAPGW_BUS_SUB", bus_sub_}});
-  if (!rd_->WaitForStderr("INFO rd: ready", kStartTimeout)) {
+      std::map<std::string, std::string>{{"COAPGW_DATABASE_URL", database_.url()},
+                                         {"COAPGW_RD_LISTEN", "127.0.0.1:0"},
+                                         {"COAPGW_BUS_PUB", bus.pub},
+                                         {"COAPGW_BUS_SUB", bus.sub}});
+  if (rd_->WaitForStderr("INFO rd: ready", kStartTimeout)) {
+    rd_port_ = coapgw::test::LoggedPort(rd_->Stderr(), "rd: listening address=127.0.0.1:");
+  }
+  if (rd_port_ == 0) {
     *error = "coapgw-rd did not get ready:\n" + rd_->Stderr();
     return false;
   }
@@ -75,13 +71,14 @@ std::string RdStack::RdLog() const {
   return rd_ ? rd_->Stderr() : "";
 }
 
-SimProcess::SimProcess(std::map<std::string, std::string> env, const std::string& ready)
-    : control_port_(coapgw::test::FreeTcpPort()) {
-  env["COAPGW_DEVICE_SIM_CONTROL"] = "127.0.0.1:" + std::to_string(control_port_);
+SimProcess::SimProcess(std::map<std::string, std::string> env, const std::string& ready) {
+  env["COAPGW_DEVICE_SIM_CONTROL"] = "127.0.0.1:0";
   process_ = std::make_unique<coapgw::test::Process>(
       std::vector<std::string>{coapgw::test::BinaryPath("coapgw-device-sim")}, env);
   started_ = process_->WaitForStderr(ready, kStartTimeout) &&
-             process_->WaitForStderr("http: listening", kStartTimeout);
+             process_->WaitForStderr(coapgw::test::kHttpListening, kStartTimeout);
+  control_port_ = coapgw::test::LoggedPort(process_->Stderr(), coapgw::test::kHttpListening);
+  started_ = started_ && control_port_ != 0;
 }
 
 std::vector<SimDevice> SimProcess::Devices() const {

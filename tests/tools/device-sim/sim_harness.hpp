@@ -1,8 +1,9 @@
 #pragma once
 
 // The running system of a device-sim process test: a fresh PostgreSQL database (TestDatabase of
-// tests/services/rd), the real coapgw-bus and coapgw-rd on free loopback ports, and any number
-// of coapgw-device-sim processes, each with its HTTP control API on a free port.
+// tests/services/rd), the real coapgw-bus and coapgw-rd on loopback ports they bind themselves,
+// and any number of coapgw-device-sim processes, each with its HTTP control API on a port it binds
+// itself (all read back from the processes' logs).
 
 #include <cstdint>
 #include <map>
@@ -41,9 +42,7 @@ class RdStack {
 
  private:
   rd::test::TestDatabase database_;
-  uint16_t rd_port_;
-  std::string bus_pub_;
-  std::string bus_sub_;
+  uint16_t rd_port_ = 0;  // from the RD's log
   std::unique_ptr<coapgw::test::Process> bus_;
   std::unique_ptr<coapgw::test::Process> rd_;
   BlockingClient coap_;
@@ -68,7 +67,7 @@ class SimProcess {
   std::pair<int, std::string> Control(const std::string& id, const std::string& action) const;
 
  private:
-  uint16_t control_port_;
+  uint16_t control_port_ = 0;  // from its log
   std::unique_ptr<coapgw::test::Process> process_;
   bool started_ = false;
 };
