@@ -237,14 +237,6 @@ BusProcess StartBus(std::chrono::milliseconds timeout, std::map<std::string, std
   return bus;
 }
 
-bool WaitReady(Process& process, uint16_t http_port, std::chrono::milliseconds timeout) {
-  return WaitUntil(
-      [&] {
-        return process.running() && HttpGet(http_port, "/readyz").rfind("HTTP/1.1 200", 0) == 0;
-      },
-      timeout);
-}
-
 uint16_t WaitReady(Process& process, std::chrono::milliseconds timeout) {
   uint16_t port = 0;
   const bool ready = WaitUntil(

@@ -58,10 +58,6 @@ inline constexpr char kHttpListening[] = "http: listening address=127.0.0.1:";
 /// in advance may go to another test's process first, which then answers on it.
 uint16_t LoggedPort(const std::string& log, const std::string& prefix);
 
-/// Waits until `process` runs and its operations endpoint on 127.0.0.1:`http_port` answers
-/// GET /readyz with 200; false when it exited or `timeout` passed first.
-bool WaitReady(Process& process, uint16_t http_port, std::chrono::milliseconds timeout);
-
 /// Waits until `process` (started with COAPGW_HTTP_LISTEN=127.0.0.1:0) logs its HTTP port and
 /// answers GET /readyz with 200 there: that port, or 0 when it exited or `timeout` passed first.
 uint16_t WaitReady(Process& process, std::chrono::milliseconds timeout);
