@@ -39,16 +39,20 @@ uint64_t LastPublished(const Process& peer) {
 
 class BusServiceTest : public testing::Test {
  protected:
-  BusServiceTest()
-      : pub_("tcp://127.0.0.1:" + std::to_string(test::FreeTcpPort())),
-        sub_("tcp://127.0.0.1:" + std::to_string(test::FreeTcpPort())) {}
-
   std::map<std::string, std::string> Env() const {
     return {{"COAPGW_BUS_PUB", pub_}, {"COAPGW_BUS_SUB", sub_}};
   }
 
-  // Starts coapgw-bus and waits until it forwards.
+  // Starts coapgw-bus and waits until it forwards: the first time on ports it picks itself (named
+  // in its log), after that on the same endpoints again.
   std::unique_ptr<Process> StartBus(std::map<std::string, std::string> extra = {}) {
+    if (pub_.empty()) {
+      auto bus = test::StartBus(kStartTimeout, std::move(extra));
+      EXPECT_FALSE(bus.pub.empty()) << bus.process->Stderr();
+      pub_ = bus.pub;
+      sub_ = bus.sub;
+      return std::move(bus.process);
+    }
     auto env = Env();
     env.insert(extra.begin(), extra.end());
     auto bus =
@@ -76,7 +80,7 @@ class BusServiceTest : public testing::Test {
     return subscriber;
   }
 
-  std::string pub_;
+  std::string pub_;  // empty until the first StartBus
   std::string sub_;
   zmq::context_t context_;
 };
@@ -126,8 +130,9 @@ TEST_F(BusServiceTest, SigtermAndSigintStopItCleanlyWithClientsConnected) {
 }
 
 TEST_F(BusServiceTest, ServesHealthReadinessAndMetrics) {
-  const uint16_t http_port = test::FreeTcpPort();
-  auto bus = StartBus({{"COAPGW_HTTP_LISTEN", "127.0.0.1:" + std::to_string(http_port)}});
+  auto bus = StartBus({{"COAPGW_HTTP_LISTEN", "127.0.0.1:0"}});
+  const uint16_t http_port = test::WaitReady(*bus, kStartTimeout);
+  ASSERT_NE(http_port, 0) << bus->Stderr();
   EXPECT_EQ(test::HttpGet(http_port, "/healthz").rfind("HTTP/1.1 200", 0), 0U);
   EXPECT_EQ(test::HttpGet(http_port, "/readyz").rfind("HTTP/1.1 200", 0), 0U);
   auto subscriber = SubscribeToPeers();
@@ -201,7 +206,9 @@ TEST_F(BusServiceTest, ClientsSurviveABusKillAndTheLossShowsAsAGap) {
   // The peer goes on publishing into the void: make sure some messages are lost for certain.
   ASSERT_TRUE(test::WaitUntil([&] { return LastPublished(*peer) >= published_at_kill + 20; },
                               milliseconds(5000)));
-  bus = StartBus();
+  bus = StartBus();  // on the same ports: fails at once, naming the port, when one was taken
+                     // meanwhile
+  ASSERT_TRUE(bus->running()) << bus->Stderr();
 
   std::optional<Gap> gap;
   uint64_t after_gap = 0;
