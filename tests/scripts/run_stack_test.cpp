@@ -54,16 +54,28 @@ class RunStackTest : public ::testing::Test {
     char folder[] = "/tmp/coapgw-run-stack-XXXXXX";
     ASSERT_NE(mkdtemp(folder), nullptr);
     var_ = folder;
-    platform_port_ = FreeTcpPort();
-    control_port_ = FreeTcpPort();
+    // The script hands each address to several processes, so the ports are picked here: below the
+    // ephemeral range, where services binding port 0 (other tests') cannot take them, and the
+    // same for both runs of a test. A port taken anyway ends the script at once ("... exited").
+    std::set<uint16_t> taken;
+    const auto tcp_port = [&] {
+      for (;;) {
+        const uint16_t port = StableTcpPort();
+        if (taken.insert(port).second) {
+          return port;
+        }
+      }
+    };
+    platform_port_ = tcp_port();
+    control_port_ = tcp_port();
     const std::string bin = std::filesystem::path(BinaryPath("coapgw-bus")).parent_path();
     env_ = {
         {"COAPGW_STACK_BIN", bin},
         {"COAPGW_STACK_VAR", var_},
-        {"COAPGW_STACK_PG_PORT", std::to_string(FreeTcpPort())},
-        {"COAPGW_BUS_PUB", "tcp://127.0.0.1:" + std::to_string(FreeTcpPort())},
-        {"COAPGW_BUS_SUB", "tcp://127.0.0.1:" + std::to_string(FreeTcpPort())},
-        {"COAPGW_RD_LISTEN", "127.0.0.1:" + std::to_string(FreeUdpPort())},
+        {"COAPGW_STACK_PG_PORT", std::to_string(tcp_port())},
+        {"COAPGW_BUS_PUB", "tcp://127.0.0.1:" + std::to_string(tcp_port())},
+        {"COAPGW_BUS_SUB", "tcp://127.0.0.1:" + std::to_string(tcp_port())},
+        {"COAPGW_RD_LISTEN", "127.0.0.1:" + std::to_string(StableUdpPort())},
         {"COAPGW_PLATFORM_SIM_LISTEN", "127.0.0.1:" + std::to_string(platform_port_)},
         {"COAPGW_DEVICE_SIM_CONTROL", "127.0.0.1:" + std::to_string(control_port_)},
         // What the script derives or defaults must not come from the test's environment.
