@@ -47,7 +47,9 @@ TEST_F(InteropTest, ClientAgainstLibcoapServer) {
   if (!Available(COAP_SERVER_NOTLS)) {
     GTEST_SKIP() << "coap-server-notls not installed (libcoap3-bin)";
   }
-  const uint16_t port = test::FreeUdpPort();
+  // coap-server-notls cannot bind port 0 and name it: a port below the ephemeral range, which
+  // no service binding port 0 can take first.
+  const uint16_t port = test::StableUdpPort();
   test::Process server({COAP_SERVER_NOTLS, "-A", "127.0.0.1", "-p", std::to_string(port)});
   const Endpoint peer{Transport::kUdp, "127.0.0.1", port};
   ASSERT_TRUE(WaitForServer(peer)) << server.Stderr();
@@ -248,7 +250,9 @@ TEST_F(DtlsTest, ClientAgainstLibcoapDtlsServer) {
   if (!Available(COAP_SERVER_OPENSSL)) {
     GTEST_SKIP() << "coap-server-openssl not installed (libcoap3-bin)";
   }
-  const uint16_t port = test::FreeUdpPort();
+  // coap-server-notls cannot bind port 0 and name it: a port below the ephemeral range, which
+  // no service binding port 0 can take first.
+  const uint16_t port = test::StableUdpPort();
   // coap-server listens for DTLS on port + 1.
   test::Process server(
       {COAP_SERVER_OPENSSL, "-A", "127.0.0.1", "-p", std::to_string(port), "-k", "libcoap-key"});

@@ -99,7 +99,9 @@ class ExecuterServiceTest : public testing::Test {
 };
 
 TEST_F(ExecuterServiceTest, CommandsRoundTripAgainstLibcoapServer) {
-  const uint16_t port = FreeUdpPort();
+  // coap-server-notls cannot bind port 0 and name it: a port below the ephemeral range, which
+  // no service binding port 0 can take first.
+  const uint16_t port = StableUdpPort();
   // -d 10: PUT creates resources (2.01) that DELETE removes (2.02).
   Process server(
       {"/usr/bin/coap-server-notls", "-A", "127.0.0.1", "-p", std::to_string(port), "-d", "10"});

@@ -164,7 +164,9 @@ class ObserverServiceTest : public testing::Test {
 };
 
 TEST_F(ObserverServiceTest, TheTimeOfLibcoapsServerArrivesAsObservedData) {
-  const uint16_t port = coapgw::test::FreeUdpPort();
+  // coap-server-notls cannot bind port 0 and name it: a port below the ephemeral range, which
+  // no service binding port 0 can take first.
+  const uint16_t port = coapgw::test::StableUdpPort();
   coapgw::test::Process clock(
       {"/usr/bin/coap-server-notls", "-A", "127.0.0.1", "-p", std::to_string(port)});
   ASSERT_NE(stack_.Register(farm_, "clock", Base(port), "</time>;obs;ct=0"), "");

@@ -61,7 +61,9 @@ class PingerServiceTest : public testing::Test {
 };
 
 TEST_F(PingerServiceTest, AKilledDeviceGoesDisconnectedAndComesBackWhenRestarted) {
-  const uint16_t port = FreeUdpPort();
+  // coap-server-notls cannot bind port 0 and name it: a port below the ephemeral range, which
+  // no service binding port 0 can take first.
+  const uint16_t port = StableUdpPort();
   auto device = StartLibcoapDevice(port);
   ASSERT_TRUE(gateway_.WaitForDevice(port)) << "coap-server-notls does not answer";
   const std::string id = gateway_.Register("pinged", "coap://127.0.0.1:" + std::to_string(port));
