@@ -3,6 +3,10 @@
 // as the CoAP client, raw UDP sockets where the client's source address matters, and libcoap's
 // own coap-client-notls as an independent implementation.
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -184,6 +188,23 @@ TEST_F(RdServiceTest, AnAddressItCannotBindEndsTheStartWithOneLine) {
     ++errors;
   }
   EXPECT_EQ(errors, 1U) << text;
+}
+
+// The RD's CoAP port is picked in advance (a restart must find it again): another process holding
+// it ends the start at once, and the error says so instead of waiting for a readiness.
+TEST_F(RdServiceTest, ACoapPortHeldByAnotherProcessEndsTheStartSayingSo) {
+  const int holder = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(rd_.coap_port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  std::string error;
+  EXPECT_FALSE(rd_.StartRd({}, &error));
+  close(holder);
+  EXPECT_THAT(error, HasSubstr("exited with 1 before it was ready; its CoAP port " + Port() +
+                               " (kept across restarts) was taken by another process"));
 }
 
 TEST_F(RdServiceTest, ServesProbesAndStopsCleanlyOnSigterm) {
