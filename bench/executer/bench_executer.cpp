@@ -31,6 +31,7 @@
 #include <rapidjson/document.h>
 #include <zmq.hpp>
 
+#include "coapgw/bench/proc_stats.hpp"
 #include "coapgw/bus/publisher.hpp"
 #include "coapgw/bus/subscriber.hpp"
 #include "coapgw/coap/client.hpp"
@@ -92,27 +93,6 @@ struct Figures {
         rates.empty() ? 0.0 : rates.back(), at(0.50), at(0.99));
   }
 };
-
-uint64_t CpuTicks(const std::string& pid) {
-  std::ifstream stat("/proc/" + pid + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) {
-    return 0;
-  }
-  std::vector<std::string> fields;
-  size_t at = close + 2;
-  while (at < text.size()) {
-    const size_t end = text.find(' ', at);
-    fields.push_back(text.substr(at, end - at));
-    if (end == std::string::npos) {
-      break;
-    }
-    at = end + 1;
-  }
-  // Fields after ")": state is [0], utime [11], stime [12].
-  return fields.size() > 12 ? std::stoull(fields[11]) + std::stoull(fields[12]) : 0;
-}
 
 std::vector<Device> FetchDevices(coap::ContextThread& loop, coap::Client& client,
                                  const std::string& rd) {
@@ -289,19 +269,21 @@ int main(int argc, char** argv) {
   }
   Figures direct;
   Figures executer;
-  uint64_t cpu_ticks = 0;
+  double cpu_s = 0;
   const size_t per_round = count / rounds;
   for (size_t round = 0; round < rounds; ++round) {
     direct.Add(Direct(loop, *client, devices, round * per_round, per_round, window, limit));
-    const uint64_t cpu_before = executer_pid.empty() ? 0 : CpuTicks(executer_pid);
+    const double cpu_before =
+        executer_pid.empty() ? 0 : coapgw::bench::ProcessCpuSeconds(std::stoi(executer_pid));
     executer.Add(ThroughExecuter(publisher, subscriber, devices, round * per_round, per_round,
                                  window, limit));
-    cpu_ticks += executer_pid.empty() ? 0 : CpuTicks(executer_pid) - cpu_before;
+    cpu_s += executer_pid.empty()
+                 ? 0
+                 : coapgw::bench::ProcessCpuSeconds(std::stoi(executer_pid)) - cpu_before;
   }
   direct.Print("direct");
   executer.Print("executer");
   if (!executer_pid.empty()) {
-    const double cpu_s = static_cast<double>(cpu_ticks) / sysconf(_SC_CLK_TCK);
     std::printf("executer_cpu_s=%.2f cpu_us_per_command=%.1f\n", cpu_s,
                 1e6 * cpu_s / std::max<size_t>(executer.done, 1));
   }

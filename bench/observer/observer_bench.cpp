@@ -37,6 +37,7 @@
 
 #include <zmq.hpp>
 
+#include "coapgw/bench/proc_stats.hpp"
 #include "coapgw/coap/context.hpp"
 #include "coapgw/coap/server.hpp"
 #include "coapgw/events/codec.hpp"
@@ -209,35 +210,6 @@ class Child {
  private:
   pid_t pid_ = -1;
 };
-
-// utime + stime of a process, in seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string field;
-  uint64_t utime = 0;
-  uint64_t stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) {
-      utime = std::stoull(field);
-    } else if (i == 15) {
-      stime = std::stoull(field);
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-uint64_t RssBytes(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(file, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stoull(line.substr(6)) * 1024;
-    }
-  }
-  return 0;
-}
 
 bool WaitFor(const std::function<bool()>& condition, milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
@@ -441,7 +413,7 @@ int Run(const Options& options) {
     WaitFor(
         [&] { return Metric(HttpGet(idle.http_port, "/metrics"), "coapgw_observer_settled") == 1; },
         milliseconds(30000));
-    idle_rss = RssBytes(idle.process->pid());
+    idle_rss = bench::ProcessRssBytes(idle.process->pid());
     idle.process->Stop(milliseconds(5000));
     rd.SetEmpty(false);
     std::printf("baseline: an observer with no device: RSS %.1f MB\n",
@@ -480,7 +452,7 @@ int Run(const Options& options) {
               static_cast<unsigned long long>(sim.requests()));
   std::vector<uint64_t> rss_observing;
   for (const auto& observer : observers) {
-    rss_observing.push_back(RssBytes(observer.process->pid()));
+    rss_observing.push_back(bench::ProcessRssBytes(observer.process->pid()));
   }
 
   sim.SetRate(options.rate);
@@ -491,9 +463,9 @@ int Run(const Options& options) {
   const auto instances_start = counter.per_instance();
   std::vector<double> cpu_start;
   for (const auto& observer : observers) {
-    cpu_start.push_back(CpuSeconds(observer.process->pid()));
+    cpu_start.push_back(bench::ProcessCpuSeconds(observer.process->pid()));
   }
-  const double bus_cpu_start = CpuSeconds(bus.pid());
+  const double bus_cpu_start = bench::ProcessCpuSeconds(bus.pid());
   uint64_t stall_peak_rss = 0;
   if (options.stall_bus_s > 0) {
     // The bus stops reading: the observers' queues fill, then their outboxes coalesce.
@@ -504,7 +476,7 @@ int Run(const Options& options) {
                                               std::chrono::duration<double>(options.stall_bus_s));
     while (Clock::now() < stall_end) {
       for (const auto& observer : observers) {
-        stall_peak_rss = std::max(stall_peak_rss, RssBytes(observer.process->pid()));
+        stall_peak_rss = std::max(stall_peak_rss, bench::ProcessRssBytes(observer.process->pid()));
       }
       std::this_thread::sleep_for(milliseconds(100));
     }
@@ -517,13 +489,13 @@ int Run(const Options& options) {
   const double window = Elapsed(window_start);
   const uint64_t received = counter.total() - received_start;
   const uint64_t sent = sim.sent() - sent_start;
-  const double bus_cpu = CpuSeconds(bus.pid()) - bus_cpu_start;
+  const double bus_cpu = bench::ProcessCpuSeconds(bus.pid()) - bus_cpu_start;
   const auto instances_end = counter.per_instance();
   std::vector<double> cpu;
   std::vector<uint64_t> rss_end;
   for (size_t i = 0; i < observers.size(); ++i) {
-    cpu.push_back(CpuSeconds(observers[i].process->pid()) - cpu_start[i]);
-    rss_end.push_back(RssBytes(observers[i].process->pid()));
+    cpu.push_back(bench::ProcessCpuSeconds(observers[i].process->pid()) - cpu_start[i]);
+    rss_end.push_back(bench::ProcessRssBytes(observers[i].process->pid()));
   }
   sim.SetRate(0);
 

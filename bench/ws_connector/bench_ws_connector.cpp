@@ -49,6 +49,7 @@
 #include <rapidjson/document.h>
 #include <zmq.hpp>
 
+#include "coapgw/bench/proc_stats.hpp"
 #include "coapgw/bus/publisher.hpp"
 #include "coapgw/bus/subscriber.hpp"
 #include "coapgw/events/codec.hpp"
@@ -113,28 +114,6 @@ Args ParseArgs(int argc, char** argv) {
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "bench_ws_connector: %s\n", why.c_str());
   std::exit(1);
-}
-
-// utime + stime of a process in seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) {
-    return 0;
-  }
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0;
-  unsigned long long stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) {
-      utime = std::stoull(field);
-    } else if (i == 15) {
-      stime = std::stoull(field);
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double Percentile(std::vector<double> values, double p) {
@@ -450,10 +429,10 @@ int main(int argc, char** argv) {
 
   // The connector: observer.data → platform events.
   {
-    const double cpu_before = CpuSeconds(connector);
+    const double cpu_before = coapgw::bench::ProcessCpuSeconds(connector);
     const double seconds =
         Pump(publisher, coapgw::events::ObservedData::kTopic, args, args.events, platform_events);
-    const double cpu = CpuSeconds(connector) - cpu_before;
+    const double cpu = coapgw::bench::ProcessCpuSeconds(connector) - cpu_before;
     std::printf("%s events=%zu window=%zu seconds=%.3f rate=%.0f connector_cpu_us_per_event=%.1f\n",
                 sim ? "connector-sim" : "connector", args.events, args.window, seconds,
                 seconds > 0 ? static_cast<double>(args.events) / seconds : 0.0,
